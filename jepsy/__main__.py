@@ -1,0 +1,3 @@
+from jepsy.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Database suites: lifecycle + clients for real systems."""

@@ -1,0 +1,1 @@
+"""HTML report, plots, timeline and failure visualisation."""

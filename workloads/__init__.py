@@ -1,0 +1,1 @@
+"""Imported as jepsy.workloads."""
