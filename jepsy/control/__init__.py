@@ -17,15 +17,31 @@ Rules every backend keeps:
 A remote object is the explicit context: it knows its nodes and their
 addresses, and nothing is kept in globals.  ``setup()`` brings the nodes up
 (namespaces, containers, SSH connections), ``teardown()`` removes what
-``setup()`` made; both are idempotent.
+``setup()`` made; both are idempotent.  Every remote is also a context
+manager (``with make_remote("local", nodes) as r:``) that tears down on any
+exit, exceptions and Ctrl-C included.
+
+By example::
+
+    from jepsy.control import make_remote, signal_pid, pid_alive
+
+    with make_remote("local", ["n1", "n2", "n3"], cluster="demo") as r:
+        r.exec("n1", ["echo", "hi"]).out                 # "hi"
+        pid = r.spawn("n1", ["sleep", "100"], log=r.node_dir("n1") + "/sleep.log")
+        signal_pid(r, "n1", pid, "STOP")                  # pause ...
+        signal_pid(r, "n1", pid, "KILL")
+        pid_alive(r, "n1", pid)                           # False (zombies count as dead)
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from jepsy.errors import ConfigError, RemoteError, SetupError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,4 +177,137 @@ class NoopRemote:
         return f"NoopRemote({list(self._nodes)!r})"
 
 
-__all__ = ["ExecResult", "NoopRemote", "Remote"]
+def raise_for_exit(result: ExecResult) -> ExecResult:
+    """Return ``result`` when it exited 0, otherwise raise the one error every
+    backend raises for a failed command (node, argv, exit code, stdout, stderr)."""
+    if result.exit_code != 0:
+        raise RemoteError(
+            f"command exited with code {result.exit_code}",
+            node=result.node,
+            argv=result.argv,
+            exit_code=result.exit_code,
+            stdout=result.stdout,
+            stderr=result.stderr,
+        )
+    return result
+
+
+def check_argv(node: str, argv: Sequence[str]) -> tuple[str, ...]:
+    """Validate an argv list: a non-empty sequence of strings, not one shell string."""
+    if isinstance(argv, str | bytes):
+        raise ConfigError(
+            f"{node}: argv must be a list of strings, not the string {argv!r}; "
+            f"write ['sh', '-c', {argv!r}] if a shell is really wanted"
+        )
+    t = tuple(argv)
+    if not t or not all(isinstance(a, str) for a in t):
+        raise ConfigError(f"{node}: argv must be a non-empty list of strings, got {argv!r}")
+    return t
+
+
+_SIGNALS = {"KILL", "TERM", "STOP", "CONT", "INT", "HUP", "QUIT", "USR1", "USR2"}
+
+
+def signal_pid(
+    remote: Remote, node: str, pid: int, sig: str = "KILL", *, timeout: float = 10.0
+) -> bool:
+    """Send signal ``sig`` (a name such as ``"STOP"``) to ``pid`` on ``node``.
+
+    Returns False when the process no longer exists, True when the signal was
+    delivered.  Works on every backend (it runs ``kill`` on the node)."""
+    name = sig.upper().removeprefix("SIG")
+    if name not in _SIGNALS:
+        raise ConfigError(f"unknown signal {sig!r}; use one of {sorted(_SIGNALS)}")
+    r = remote.exec(node, ["kill", "-s", name, str(int(pid))], timeout=timeout, check=False)
+    return r.exit_code == 0
+
+
+def pid_alive(remote: Remote, node: str, pid: int, *, timeout: float = 10.0) -> bool:
+    """Whether ``pid`` on ``node`` is a live process.
+
+    A zombie (state ``Z`` in ``/proc/PID/stat``) counts as dead: on some
+    machines init reaps orphans slowly, so ``kill -0`` keeps succeeding for a
+    while after a process died."""
+    r = remote.exec(node, ["cat", f"/proc/{int(pid)}/stat"], timeout=timeout, check=False)
+    if r.exit_code != 0:
+        return False
+    return _stat_state(r.stdout) not in ("Z", "X", "")
+
+
+def pid_state(remote: Remote, node: str, pid: int, *, timeout: float = 10.0) -> str:
+    """The one-letter state of ``pid`` on ``node`` (``R``, ``S``, ``T`` = stopped,
+    ``Z`` = zombie ...) or ``""`` when there is no such process."""
+    r = remote.exec(node, ["cat", f"/proc/{int(pid)}/stat"], timeout=timeout, check=False)
+    return _stat_state(r.stdout) if r.exit_code == 0 else ""
+
+
+def _stat_state(stat: bytes) -> str:
+    # /proc/PID/stat: "pid (comm) S ..."; comm may contain spaces and parens.
+    text = stat.decode("ascii", "replace")
+    i = text.rfind(")")
+    rest = text[i + 1 :].split() if i >= 0 else []
+    return rest[0] if rest else ""
+
+
+def wait_until(
+    predicate: Any, *, timeout: float, interval: float = 0.02, what: str = "condition"
+) -> None:
+    """Poll ``predicate()`` until it is true; raise SetupError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return
+        if time.monotonic() >= deadline:
+            raise SetupError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+REMOTE_KINDS = ("local", "docker", "ssh", "noop")
+
+
+def make_remote(kind: str, nodes: Sequence[str], **opts: Any) -> Remote:
+    """Build a remote by name: ``"local"``, ``"docker"``, ``"ssh"`` or ``"noop"``.
+
+    ``opts`` go to the backend's constructor (keyword-only there):
+
+    - local: ``cluster``, ``subnet``, ``base_dir`` (:class:`jepsy.control.local.LocalRemote`)
+    - docker: ``cluster``, ``image``, ``subnet``, ``docker_host``
+      (:class:`jepsy.control.docker.DockerRemote`; needs ``pip install jepsy[docker]``)
+    - ssh: ``hosts``, ``user``, ``port``, ``key_file``, ``password``, ``sudo``,
+      ``strict_host_key_checking``, ``known_hosts``
+      (:class:`jepsy.control.ssh.SSHRemote`)
+
+    The remote is not set up yet: call ``setup()`` or use it as a context manager.
+    """
+    nodes = tuple(nodes)
+    if kind == "local":
+        from jepsy.control.local import LocalRemote
+
+        return LocalRemote(nodes, **opts)
+    if kind in ("docker", "ssh"):
+        import importlib
+
+        mod = importlib.import_module(f"jepsy.control.{kind}")
+        cls = getattr(mod, "DockerRemote" if kind == "docker" else "SSHRemote")
+        remote: Remote = cls(nodes, **opts)
+        return remote
+    if kind == "noop":
+        if opts:
+            raise ConfigError(f"the noop remote takes no options, got {sorted(opts)}")
+        return NoopRemote(nodes)
+    raise ConfigError(f"unknown remote {kind!r}; use one of {', '.join(REMOTE_KINDS)}")
+
+
+__all__ = [
+    "REMOTE_KINDS",
+    "ExecResult",
+    "NoopRemote",
+    "Remote",
+    "check_argv",
+    "make_remote",
+    "pid_alive",
+    "pid_state",
+    "raise_for_exit",
+    "signal_pid",
+    "wait_until",
+]

@@ -1,0 +1,610 @@
+"""Nodes as Linux network namespaces on this machine (the embedded default).
+
+Each node is a network namespace ``<cluster>-<node>`` with one veth
+(``eth0``) on a bridge ``<cluster>br``; the control node has the first
+address of the subnet on the bridge (``10.88.0.1`` by default) and node *i*
+has address ``.(10+i)``.  Clients on the control node reach a node through
+:meth:`LocalRemote.address` (the test's node map); nothing is written to
+``/etc/hosts``.
+
+Namespaces isolate the network only: every node shares this machine's
+filesystem and PID space.  So each node gets a private directory
+(:meth:`LocalRemote.node_dir`, under ``/var/lib/jepsy/<cluster>/``), daemons
+are tracked by the pid :meth:`LocalRemote.spawn` returns, and
+upload/download are plain file copies.
+
+What ``setup`` created is recorded in a state file
+(``/run/jepsy/local/<cluster>.json``), so that
+
+- ``jepsy cluster up`` can make a cluster that outlives one test; a later
+  ``LocalRemote`` with the same cluster name and nodes adopts it (and its
+  ``teardown`` then only kills the processes in the namespaces);
+- ``jepsy cluster down`` (:func:`destroy`) removes the leftovers of a run
+  that was killed before it could clean up.
+
+Cleanup never trusts process names: it kills exactly the processes that
+live in the cluster's namespaces (``ip netns pids``) and the pids it spawned.
+
+Needs root (namespaces, bridges, iptables).  One iptables rule is added on
+the host (``FORWARD -i BR -o BR -j ACCEPT``): with ``br_netfilter`` loaded
+and Docker's ``FORWARD DROP`` policy, bridged traffic between namespaces is
+dropped without it.
+
+By example::
+
+    with LocalRemote(["n1", "n2", "n3"], cluster="demo", subnet="10.88.5.0/24") as r:
+        r.address("n2")                                # "10.88.5.12"
+        r.exec("n1", ["ip", "-4", "-br", "addr"]).out  # shows eth0 10.88.5.11/24
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jepsy.control import ExecResult, check_argv, raise_for_exit
+from jepsy.errors import ConfigError, RemoteError, RemoteTimeout, SetupError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CLUSTER = "jepsy"
+DEFAULT_SUBNET = "10.88.0.0/24"
+STATE_DIR = Path("/run/jepsy/local")
+BASE_DIR = Path("/var/lib/jepsy")
+NO_ROOT = (
+    "the local remote needs root (network namespaces, iptables): "
+    "run with sudo, or use --remote docker"
+)
+_CLUSTER_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+_NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+_IFNAMSIZ = 15
+
+
+def _run(argv: Sequence[str], *, timeout: float = 20.0, check: bool = True) -> ExecResult:
+    """Run a host command (ip, iptables) for setup/teardown."""
+    try:
+        p = subprocess.run(list(argv), capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise RemoteTimeout(
+            f"host command timed out after {timeout:g} s", node="control", argv=argv
+        ) from e
+    except FileNotFoundError as e:
+        raise SetupError(
+            f"the local remote needs the {argv[0]!r} binary: install iproute2 and iptables"
+        ) from e
+    r = ExecResult(
+        node="control", argv=tuple(argv), exit_code=p.returncode, stdout=p.stdout, stderr=p.stderr
+    )
+    return raise_for_exit(r) if check else r
+
+
+def _namespaces() -> set[str]:
+    r = _run(["ip", "netns", "list"], check=False)
+    return {line.split()[0] for line in r.out.splitlines() if line.strip()}
+
+
+def _links() -> set[str]:
+    r = _run(["ip", "-o", "link", "show"], check=False)
+    names = set()
+    for line in r.out.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) >= 2:
+            names.add(parts[1].strip().split("@")[0])
+    return names
+
+
+def _ns_pids(ns: str) -> list[int]:
+    r = _run(["ip", "netns", "pids", ns], check=False)
+    return [int(x) for x in r.out.split() if x.isdigit()]
+
+
+def _proc_state(pid: int) -> str:
+    """State letter of a host pid, ``""`` if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+    except OSError:
+        return ""
+    rest = text[text.rfind(")") + 1 :].split()
+    return rest[0] if rest else ""
+
+
+def _proc_start(pid: int) -> int | None:
+    """Start time (clock ticks after boot) of a host pid: tells a reused pid apart."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+    except OSError:
+        return None
+    rest = text[text.rfind(")") + 1 :].split()
+    return int(rest[19]) if len(rest) > 19 else None
+
+
+def _dead(pid: int) -> bool:
+    return _proc_state(pid) in ("", "Z", "X")
+
+
+def _kill_and_wait(pids: Sequence[int], *, timeout: float = 5.0) -> list[int]:
+    """SIGKILL ``pids`` (SIGCONT first, harmless) and wait until they are gone or
+    zombies.  Returns the pids still alive after ``timeout``."""
+    for pid in pids:
+        for sig in (signal.SIGKILL, signal.SIGCONT):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    left = [p for p in pids if not _dead(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.01)
+        left = [p for p in left if not _dead(p)]
+    return left
+
+
+def _forward_rule(bridge: str) -> list[str]:
+    return ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+
+
+def _state_path(cluster: str, state_dir: Path) -> Path:
+    return state_dir / f"{cluster}.json"
+
+
+def validate_cluster_name(cluster: str) -> str:
+    """A cluster name: lower-case letters and digits, starting with a letter,
+    at most 10 characters (interface names derived from it must fit in 15)."""
+    if not _CLUSTER_RE.match(cluster):
+        raise ConfigError(
+            f"bad cluster name {cluster!r}: use 1-10 lower-case letters or digits, "
+            "starting with a letter (interface names derived from it must fit in 15 chars)"
+        )
+    return cluster
+
+
+class LocalRemote:
+    """Nodes as network namespaces on a bridge on this machine.  See the module doc.
+
+    - ``nodes``: node names (``n1`` .. ``n5`` by default).
+    - ``cluster``: names the namespaces (``<cluster>-<node>``), the bridge
+      (``<cluster>br``), host-side veths (``<cluster>v<i>``) and the state file.
+    - ``subnet``: an IPv4 network; ``.1`` is the control node, nodes ``.11`` on.
+    - ``base_dir``: per-node directories live in ``<base_dir>/<node>``
+      (default ``/var/lib/jepsy/<cluster>``).
+    - ``keep_files``: leave ``base_dir`` in place at teardown.
+    """
+
+    kind = "local"
+
+    def __init__(
+        self,
+        nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
+        *,
+        cluster: str = DEFAULT_CLUSTER,
+        subnet: str = DEFAULT_SUBNET,
+        base_dir: str | os.PathLike[str] | None = None,
+        keep_files: bool = False,
+        state_dir: str | os.PathLike[str] = STATE_DIR,
+    ) -> None:
+        self.cluster = validate_cluster_name(cluster)
+        self._nodes = tuple(nodes)
+        if not self._nodes:
+            raise ConfigError("a local cluster needs at least one node, got none")
+        if len(set(self._nodes)) != len(self._nodes):
+            raise ConfigError(f"duplicate node names in {list(self._nodes)!r}")
+        for n in self._nodes:
+            if not _NODE_RE.match(n):
+                raise ConfigError(
+                    f"bad node name {n!r}: use letters, digits, '-', '_' or '.', at most 32 chars"
+                )
+        try:
+            self.subnet = ipaddress.IPv4Network(subnet, strict=False)
+        except ValueError as e:
+            raise ConfigError(f"bad subnet {subnet!r}: {e}; use e.g. 10.88.0.0/24") from e
+        if self.subnet.num_addresses < len(self._nodes) + 12:
+            raise ConfigError(
+                f"subnet {subnet} has room for {max(0, self.subnet.num_addresses - 12)} "
+                f"nodes, {len(self._nodes)} asked for; use a /24"
+            )
+        if len(self._nodes) > 99:
+            raise ConfigError(f"at most 99 local nodes, got {len(self._nodes)}")
+        self.bridge = f"{cluster}br"
+        self.base_dir = Path(base_dir) if base_dir is not None else BASE_DIR / cluster
+        self.keep_files = keep_files
+        self.state_dir = Path(state_dir)
+        self.control_address = str(self.subnet.network_address + 1)
+        self._addr = {n: str(self.subnet.network_address + 11 + i) for i, n in enumerate(nodes)}
+        self._ns = {n: f"{cluster}-{n}" for n in self._nodes}
+        self._veth = {n: f"{cluster}v{i + 1}" for i, n in enumerate(self._nodes)}
+        for name in (self.bridge, *self._veth.values()):
+            if len(name) > _IFNAMSIZ:  # pragma: no cover - guaranteed by the name checks
+                raise ConfigError(f"interface name {name!r} is longer than 15 characters")
+        self._lock = threading.Lock()
+        self._spawned: dict[int, subprocess.Popen[bytes]] = {}
+        self._spawned_node: dict[int, str] = {}
+        self._adopted = False
+        self._up = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> LocalRemote:
+        self.setup()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.teardown()
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "kind": "local",
+            "cluster": self.cluster,
+            "nodes": {n: self._addr[n] for n in self._nodes},
+            "subnet": str(self.subnet),
+            "bridge": self.bridge,
+            "namespaces": [self._ns[n] for n in self._nodes],
+            "veths": [self._veth[n] for n in self._nodes],
+            "base_dir": str(self.base_dir),
+            "forward_rule": True,
+            "created": time.time(),
+            "creator_pid": os.getpid(),
+        }
+
+    @property
+    def state_file(self) -> Path:
+        return _state_path(self.cluster, self.state_dir)
+
+    def setup(self) -> None:
+        """Create the bridge, the namespaces and the node directories.
+
+        If a cluster of the same name and nodes is already up (``jepsy cluster
+        up``), adopt it.  Leftovers of a killed run with this name are removed
+        first."""
+        if self._up:
+            return
+        if os.geteuid() != 0:
+            raise SetupError(NO_ROOT)
+        t0 = time.monotonic()
+        existing = load_state(self.cluster, state_dir=self.state_dir)
+        if existing is not None and self._matches(existing):
+            self._adopted = True
+            self._up = True
+            for n in self._nodes:
+                Path(self.node_dir(n)).mkdir(parents=True, exist_ok=True)
+            log.info("adopted running local cluster %s (%d nodes)", self.cluster, len(self._nodes))
+            return
+        if existing is not None:
+            log.warning(
+                "local cluster %s exists with other nodes/subnet; removing it first", self.cluster
+            )
+        destroy(self.cluster, state_dir=self.state_dir)
+        self._check_subnet_free()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # Write the state first: a run killed half-way through setup still
+        # leaves enough behind for `jepsy cluster down`.
+        self.state_file.write_text(json.dumps(self._state(), indent=2))
+        try:
+            self._create()
+        except BaseException:
+            destroy(self.cluster, state_dir=self.state_dir)
+            raise
+        self._up = True
+        log.info(
+            "local cluster %s up: %d nodes in %.2f s",
+            self.cluster,
+            len(self._nodes),
+            time.monotonic() - t0,
+        )
+
+    def _matches(self, state: Mapping[str, Any]) -> bool:
+        if state.get("nodes") != {n: self._addr[n] for n in self._nodes}:
+            return False
+        have = _namespaces()
+        return all(self._ns[n] in have for n in self._nodes) and self.bridge in _links()
+
+    def _check_subnet_free(self) -> None:
+        r = _run(["ip", "-j", "-4", "addr", "show"], check=False)
+        try:
+            ifaces = json.loads(r.out or "[]")
+        except ValueError:
+            return
+        for iface in ifaces:
+            for a in iface.get("addr_info", []):
+                try:
+                    net = ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
+                except (KeyError, ValueError):
+                    continue
+                if net.overlaps(self.subnet):
+                    raise SetupError(
+                        f"subnet {self.subnet} for local cluster {self.cluster!r} overlaps "
+                        f"{net} on interface {iface.get('ifname')!r}; choose another "
+                        "subnet (--subnet) or remove that interface"
+                    )
+
+    def _create(self) -> None:
+        br = self.bridge
+        prefix = self.subnet.prefixlen
+        _run(["ip", "link", "add", br, "type", "bridge"])
+        _run(["ip", "addr", "add", f"{self.control_address}/{prefix}", "dev", br])
+        _run(["ip", "link", "set", br, "up"])
+        _run(["iptables", "-w", "5", "-I", *_forward_rule(br)])
+        for n in self._nodes:
+            ns, veth = self._ns[n], self._veth[n]
+            _run(["ip", "netns", "add", ns])
+            _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+            _run(["ip", "link", "set", veth, "master", br, "up"])
+            _run(["ip", "-n", ns, "addr", "add", f"{self._addr[n]}/{prefix}", "dev", "eth0"])
+            _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+            _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            Path(self.node_dir(n)).mkdir(parents=True, exist_ok=True)
+
+    def teardown(self) -> None:
+        """Kill every process in the namespaces and remove them, the bridge,
+        the FORWARD rule, the node directories and the state file.
+
+        An adopted cluster (made by ``jepsy cluster up``) stays up: only the
+        processes in its namespaces are killed and its iptables rules flushed."""
+        with self._lock:
+            spawned = dict(self._spawned)
+            self._spawned.clear()
+            self._spawned_node.clear()
+        if self._adopted:
+            pids = [p for n in self._nodes for p in _ns_pids(self._ns[n])]
+            left = _kill_and_wait([*spawned, *pids])
+            for n in self._nodes:
+                _run(["ip", "netns", "exec", self._ns[n], "iptables", "-F"], check=False)
+            if left:
+                log.warning("processes still alive after SIGKILL: %s", left)
+        else:
+            _kill_and_wait(list(spawned))
+            destroy(self.cluster, state_dir=self.state_dir, keep_files=self.keep_files)
+        for p in spawned.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=1)
+        self._up = False
+        self._adopted = False
+
+    # ------------------------------------------------------------------ Remote
+
+    def nodes(self) -> Sequence[str]:
+        return self._nodes
+
+    def address(self, node: str) -> str:
+        return self._addr[self._known(node)]
+
+    def node_dir(self, node: str) -> str:
+        return str(self.base_dir / self._known(node))
+
+    def namespace(self, node: str) -> str:
+        """The network namespace that is ``node``."""
+        return self._ns[self._known(node)]
+
+    def _known(self, node: str) -> str:
+        if node not in self._ns:
+            raise ConfigError(
+                f"unknown node {node!r} in local cluster {self.cluster!r}; "
+                f"nodes are {', '.join(self._nodes)}"
+            )
+        return node
+
+    def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        args = check_argv(node, argv)
+        ns = self.namespace(node)
+        full_env = {**os.environ, **env} if env else None
+        try:
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", ns, *args],
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=full_env,
+                start_new_session=True,
+            )
+        except OSError as e:  # pragma: no cover - ip is checked at setup
+            raise RemoteError(f"could not start command: {e}", node=node, argv=args) from e
+        try:
+            out, err = p.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+            try:
+                out, err = p.communicate(timeout=2)
+            except subprocess.TimeoutExpired:
+                # A grandchild in another session holds the pipes open; give up on them.
+                for f in (p.stdout, p.stderr):
+                    if f is not None:
+                        f.close()
+                p.wait(timeout=2)
+                out, err = b"", b""
+            raise RemoteTimeout(
+                f"command did not finish within {timeout:g} s (killed)",
+                node=node,
+                argv=args,
+                stdout=out,
+                stderr=err,
+            ) from None
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise
+        r = ExecResult(node=node, argv=args, exit_code=p.returncode, stdout=out, stderr=err)
+        if r.exit_code == 1 and err.startswith(b"Cannot open network namespace"):
+            raise RemoteError(
+                f"namespace {ns!r} is gone; is the cluster up? (jepsy cluster status)",
+                node=node,
+                argv=args,
+                exit_code=r.exit_code,
+                stderr=err,
+            )
+        return raise_for_exit(r) if check else r
+
+    def spawn(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        log: str,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> int:
+        args = check_argv(node, argv)
+        ns = self.namespace(node)
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        full_env = {**os.environ, **env} if env else None
+        try:
+            with open(log, "ab") as f:
+                # `ip netns exec` execs argv in place, so p.pid is the daemon's pid.
+                p = subprocess.Popen(
+                    ["ip", "netns", "exec", ns, *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    env=full_env,
+                    cwd=cwd,
+                    start_new_session=True,
+                )
+        except OSError as e:
+            raise RemoteError(f"could not start daemon: {e}", node=node, argv=args) from e
+        with self._lock:
+            self._spawned[p.pid] = p
+            self._spawned_node[p.pid] = node
+        # Reap it the moment it dies, so a killed daemon never lingers as a zombie.
+        threading.Thread(target=p.wait, name=f"reap-{node}-{p.pid}", daemon=True).start()
+        return p.pid
+
+    def upload(self, node: str, local: str | os.PathLike[str], remote: str) -> None:
+        self._known(node)
+        try:
+            Path(remote).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local, remote)
+        except OSError as e:
+            raise RemoteError(f"upload {local} -> {remote} failed: {e}", node=node) from e
+
+    def download(self, node: str, remote: str, local: str | os.PathLike[str]) -> None:
+        self._known(node)
+        try:
+            Path(local).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(remote, local)
+        except OSError as e:
+            raise RemoteError(f"download {remote} -> {local} failed: {e}", node=node) from e
+
+    def spawned(self) -> dict[int, str]:
+        """Pids started by :meth:`spawn` (pid -> node), dead or alive."""
+        with self._lock:
+            return dict(self._spawned_node)
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalRemote({list(self._nodes)!r}, cluster={self.cluster!r}, "
+            f"subnet={str(self.subnet)!r})"
+        )
+
+
+def load_state(
+    cluster: str, *, state_dir: str | os.PathLike[str] = STATE_DIR
+) -> dict[str, Any] | None:
+    """The recorded state of local cluster ``cluster``, or None."""
+    path = _state_path(cluster, Path(state_dir))
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        log.warning("unreadable state file %s (%s); treating the cluster as leftovers", path, e)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def list_clusters(*, state_dir: str | os.PathLike[str] = STATE_DIR) -> list[str]:
+    """Names of local clusters with a state file."""
+    d = Path(state_dir)
+    return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
+
+
+def leftovers(cluster: str) -> dict[str, list[str]]:
+    """What of local cluster ``cluster`` exists on this machine right now:
+    namespaces, interfaces (bridge, veths) and FORWARD rules.  Empty lists
+    mean nothing is left."""
+    validate_cluster_name(cluster)
+    ns = sorted(n for n in _namespaces() if n.startswith(f"{cluster}-"))
+    links = sorted(x for x in _links() if x == f"{cluster}br" or re.fullmatch(rf"{cluster}v\d+", x))
+    rules = [
+        line
+        for line in _run(["iptables", "-w", "5", "-S", "FORWARD"], check=False).out.splitlines()
+        if f" {cluster}br " in f"{line} "
+    ]
+    return {"namespaces": ns, "links": links, "forward_rules": rules}
+
+
+def destroy(
+    cluster: str,
+    *,
+    state_dir: str | os.PathLike[str] = STATE_DIR,
+    keep_files: bool = False,
+    timeout: float = 10.0,
+) -> dict[str, list[str]]:
+    """Remove local cluster ``cluster`` and any leftovers of it, state file or not.
+
+    Kills every process in its namespaces, deletes namespaces, veths, the
+    bridge and the FORWARD rule, the node directories (unless ``keep_files``)
+    and the state file.  Idempotent; returns what it removed."""
+    if os.geteuid() != 0:
+        raise SetupError(NO_ROOT)
+    validate_cluster_name(cluster)
+    state = load_state(cluster, state_dir=state_dir) or {}
+    found = leftovers(cluster)
+    removed: dict[str, list[str]] = {"processes": [], **{k: [] for k in found}}
+    pids = [p for ns in found["namespaces"] for p in _ns_pids(ns)]
+    left = _kill_and_wait(pids, timeout=timeout)
+    removed["processes"] = [str(p) for p in pids if p not in left]
+    if left:
+        log.warning("cluster %s: processes %s survived SIGKILL", cluster, left)
+    for link in found["links"]:
+        if link != f"{cluster}br":
+            _run(["ip", "link", "del", link], check=False)
+            removed["links"].append(link)
+    for ns in found["namespaces"]:
+        _run(["ip", "netns", "del", ns], check=False)
+        removed["namespaces"].append(ns)
+    bridge = f"{cluster}br"
+    for _ in range(20):  # the rule may have been inserted more than once
+        r = _run(["iptables", "-w", "5", "-D", *_forward_rule(bridge)], check=False)
+        if r.exit_code != 0:
+            break
+        removed["forward_rules"].append(" ".join(_forward_rule(bridge)))
+    if bridge in found["links"]:
+        _run(["ip", "link", "del", bridge], check=False)
+        removed["links"].append(bridge)
+    base = state.get("base_dir")
+    if base and not keep_files:
+        # Only the node directories this cluster made, then base_dir if empty.
+        path = Path(base)
+        for node in state.get("nodes", {}):
+            if _NODE_RE.match(node):
+                shutil.rmtree(path / node, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            path.rmdir()
+    with contextlib.suppress(FileNotFoundError):
+        _state_path(cluster, Path(state_dir)).unlink()
+    return removed
