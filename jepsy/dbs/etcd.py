@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jepsy.dbs import Suite, register_suite
 from jepsy.dbs._daemon import Daemon, ensure_packages, wait_ready
 from jepsy.errors import ClientError, ConfigError
 
@@ -608,4 +609,68 @@ class EtcdDB:
         return [f"{self._dir(test.remote, node)}/etcd.log"]
 
 
-__all__ = ["Conn", "EtcdClient", "EtcdDB", "EtcdError", "is_definite"]
+# --------------------------------------------------------------------------
+# the suite
+
+
+def opt_bool(opts: Mapping[str, Any], name: str, default: bool = False) -> bool:
+    """Read a boolean option given as a bool or a string (``-o name=true``)."""
+    v = opts.get(name, default)
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return bool(v)
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "on", ""):
+        return True
+    if s in ("0", "false", "no", "off", "none"):
+        return False
+    raise ConfigError(f"option {name} must be true or false; got {v!r}")
+
+
+def opt_float(opts: Mapping[str, Any], name: str, default: float) -> float:
+    v = opts.get(name, default)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option {name} must be a number; got {v!r}") from None
+
+
+def make_db(opts: Mapping[str, Any]) -> EtcdDB:
+    return EtcdDB(pre_vote=opt_bool(opts, "pre_vote"))
+
+
+def make_client(workload: str, opts: Mapping[str, Any]) -> EtcdClient:
+    if workload not in WORKLOADS:
+        raise ConfigError(
+            f"the etcd db supports workloads {', '.join(sorted(WORKLOADS))}; got {workload!r}"
+        )
+    return EtcdClient(
+        workload=workload,
+        serializable_reads=opt_bool(opts, "serializable_reads"),
+        timeout=opt_float(opts, "etcd_timeout", 5.0),
+    )
+
+
+SUITE = register_suite(
+    Suite(
+        name="etcd",
+        doc=(
+            "etcd 3.4 (Debian etcd-server), one member per node, driven through its v3 JSON "
+            "gateway. Killable, pausable, reports its leader; no clock faults (Go reads the "
+            "clock via the vDSO)."
+        ),
+        workloads=WORKLOADS,
+        make_db=make_db,
+        make_client=make_client,
+        options={
+            "serializable_reads": "serve reads from the local member without quorum "
+            "(fast, may be stale: expect linearizability violations under partitions)",
+            "etcd_timeout": "client request timeout in seconds (default 5)",
+            "pre_vote": "start members with --pre-vote (default false)",
+        },
+    )
+)
+
+
+__all__ = ["SUITE", "Conn", "EtcdClient", "EtcdDB", "EtcdError", "is_definite"]
