@@ -1,0 +1,306 @@
+"""Knossos-style linearizability checking.
+
+``linearizable(model)`` returns a checker that decides whether a history has
+a linearization consistent with a sequential model: a total order of the
+operations that respects real time (an op that completed before another was
+invoked comes first) and that the model accepts.  Semantics, as in Knossos:
+
+- ``fail`` ops certainly did not happen: dropped;
+- ``info`` ops and invocations that never completed may take effect at any
+  time after their invocation, or never;
+- nemesis ops (non-integer process) are ignored;
+- registers start unset (``None``); an ok read of ``None`` means "unset".
+
+The search is Wing-Gong-Lowe with memoisation on (linearized set, state),
+P-compositionality (``independent=True`` splits Jepsen's ``[key value]``
+histories by key; a model's ``partition`` splits further), checked in
+worker processes when there are enough parts to pay for it.  Budgets give
+``"unknown"`` with a reason, never a hang.  See ``docs/linearizability.md``.
+
+By example::
+
+    >>> from jepsy.history import History
+    >>> h = History.from_dicts([
+    ...     {"process": 0, "type": "invoke", "f": "write", "value": 1},
+    ...     {"process": 0, "type": "ok", "f": "write", "value": 1},
+    ...     {"process": 1, "type": "invoke", "f": "read", "value": None},
+    ...     {"process": 1, "type": "ok", "f": "read", "value": 2}])
+    >>> linearizable("register").check(None, h, {}).valid  # type: ignore[arg-type]
+    False
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jepsy.checkers.core import Result, merge_valid
+from jepsy.checkers.linearizable.explain import explain, explain_violation, jsonable
+from jepsy.checkers.linearizable.models import MODELS, Model, as_model, get_model
+from jepsy.checkers.linearizable.problem import Entry, build, collect
+from jepsy.checkers.linearizable.search import solve
+from jepsy.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from jepsy.core import Test
+    from jepsy.history import History
+
+__all__ = ["MODELS", "Linearizable", "Model", "get_model", "linearizable"]
+
+log = logging.getLogger(__name__)
+
+BYTES_PER_CONFIG = 200
+"""Rough memory a remembered configuration costs (tuple key, dict slot, list)."""
+DEFAULT_MEMORY_MB = 2048
+PARALLEL_MIN_PARTS = 4
+PARALLEL_MIN_OPS = 20_000
+"""Worker processes start only for at least this many parts and ops: below
+that, starting them costs more than the second core gives."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One independently checkable part: its label, model and entries."""
+
+    label: str
+    model: Model
+    entries: list[Entry]
+
+
+def _split(history: Sequence[Any], model: Model, independent: bool) -> list[Task]:
+    tasks: list[Task] = []
+    parts = collect(history, independent=independent)
+    for key, entries in parts.items():
+        label = "" if key is None else str(jsonable(key))
+        groups = model.partition([(e.f, e.value) for e in entries])
+        if groups is None:
+            tasks.append(Task(label, model, entries))
+            continue
+        for i, g in enumerate(groups):
+            es = [entries[j] for j in g]
+            sub, calls = model.part_model([(e.f, e.value) for e in es])
+            name = _part_name(es, i)
+            tasks.append(
+                Task(
+                    f"{label}/{name}" if label else name,
+                    sub,
+                    [_with(e, c) for e, c in zip(es, calls, strict=True)],
+                )
+            )
+    return tasks
+
+
+def _with(e: Entry, call: tuple[str, Any]) -> Entry:
+    return Entry(e.call, e.ret, call[0], call[1], e.inv, e.comp)
+
+
+def _part_name(es: list[Entry], i: int) -> str:
+    # Parts of a kv history are named by their key.
+    v = es[0].value if es else None
+    if isinstance(v, tuple) and len(v) == 2:
+        k = v[0]
+        if all(isinstance(e.value, tuple) and len(e.value) == 2 and e.value[0] == k for e in es):
+            return str(jsonable(k))
+    return str(i)
+
+
+def check_task(
+    task: Task, *, deadline: float, max_configs: int, reduce: bool = True
+) -> dict[str, Any]:
+    """Check one part; a JSON-ready dict with ``valid`` and details."""
+    t0 = time.perf_counter()
+    entries = task.entries
+    d: dict[str, Any] = {
+        "valid": True,
+        "op_count": len(entries),
+        "pending_count": sum(1 for e in entries if e.comp is None),
+    }
+    if not entries:
+        d["seconds"] = 0.0
+        return d
+    try:
+        built = build(entries, task.model, reduce=reduce)
+    except ModelError as e:
+        d.update(valid="unknown", error=str(e), seconds=time.perf_counter() - t0)
+        return d
+    p = built.problem
+    d["searched_pending"] = len(p.pcall)
+    if built.violation is not None:
+        # Proved without search; a short search may still explain it with states.
+        out = solve(p, deadline=min(deadline, time.perf_counter() + 0.05), max_configs=max_configs)
+        d["valid"] = False
+        if out.valid is False:
+            d.update(explain(built, out))
+            d["reason"] = built.violation[1]
+        else:
+            d.update(explain_violation(built, *built.violation))
+        d["seconds"] = time.perf_counter() - t0
+        return d
+    try:
+        out = solve(p, deadline=deadline, max_configs=max_configs)
+    except ModelError as e:
+        d.update(valid="unknown", error=str(e), seconds=time.perf_counter() - t0)
+        return d
+    d["configs_explored"] = out.configs
+    if out.valid is None:
+        d["valid"] = "unknown"
+        d["cause"] = out.reason
+    elif out.valid is False:
+        d["valid"] = False
+        d.update(explain(built, out))
+    d["seconds"] = time.perf_counter() - t0
+    return d
+
+
+# Worker processes are forked with the tasks already in memory: nothing big is pickled.
+_WORK: list[Task] = []
+
+
+def _work(idx: list[int], deadline: float, max_configs: int) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, check_task(_WORK[i], deadline=deadline, max_configs=max_configs)) for i in idx]
+
+
+def _run_tasks(
+    tasks: list[Task], *, deadline: float, max_configs: int, processes: int | None
+) -> list[dict[str, Any]]:
+    total = sum(len(t.entries) for t in tasks)
+    workers = processes if processes is not None else (os.cpu_count() or 1)
+    use_pool = (
+        workers > 1
+        and len(tasks) >= PARALLEL_MIN_PARTS
+        and (total >= PARALLEL_MIN_OPS or processes is not None)
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+    if not use_pool:
+        return [
+            check_task(t, deadline=deadline, max_configs=max_configs * max(1, workers))
+            for t in tasks
+        ]
+    global _WORK
+    # Balance by op count: biggest first, each to the lightest chunk.
+    nchunks = min(len(tasks), workers * 4)
+    chunks: list[list[int]] = [[] for _ in range(nchunks)]
+    loads = [0] * nchunks
+    for i in sorted(range(len(tasks)), key=lambda i: -len(tasks[i].entries)):
+        j = loads.index(min(loads))
+        chunks[j].append(i)
+        loads[j] += len(tasks[i].entries)
+    results: list[dict[str, Any]] = [{} for _ in tasks]
+    _WORK = tasks
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futs = [pool.submit(_work, c, deadline, max_configs) for c in chunks if c]
+            for fut in futs:
+                for i, r in fut.result():
+                    results[i] = r
+    finally:
+        _WORK = []
+    return results
+
+
+class Linearizable:
+    """The linearizability checker; build it with :func:`linearizable`."""
+
+    def __init__(
+        self,
+        model: str | Model,
+        *,
+        independent: bool = False,
+        time_limit: float | None = None,
+        memory_limit_mb: int | None = None,
+        processes: int | None = None,
+    ) -> None:
+        self.model = as_model(model)
+        self.independent = independent
+        self.time_limit = time_limit
+        self.memory_limit_mb = memory_limit_mb
+        self.processes = processes
+        if time_limit is not None and time_limit <= 0:
+            raise ConfigError(f"time_limit must be positive seconds, got {time_limit!r}")
+        if memory_limit_mb is not None and memory_limit_mb <= 0:
+            raise ConfigError(f"memory_limit_mb must be positive, got {memory_limit_mb!r}")
+        if processes is not None and processes < 1:
+            raise ConfigError(f"processes must be at least 1, got {processes!r}")
+
+    def __repr__(self) -> str:
+        args = [repr(self.model.name)]
+        if self.independent:
+            args.append("independent=True")
+        if self.time_limit is not None:
+            args.append(f"time_limit={self.time_limit!r}")
+        return f"linearizable({', '.join(args)})"
+
+    def check(self, test: Test | None, history: History, opts: Mapping[str, Any]) -> Result:
+        t0 = time.perf_counter()
+        limit = opts.get("time_limit", self.time_limit)
+        deadline = t0 + limit if limit is not None else float("inf")
+        mem_mb = self.memory_limit_mb or DEFAULT_MEMORY_MB
+        workers = self.processes or (os.cpu_count() or 1)
+        max_configs = max(1000, mem_mb * 1024 * 1024 // BYTES_PER_CONFIG // workers)
+        tasks = _split(history, self.model, self.independent)
+        results = _run_tasks(
+            tasks, deadline=deadline, max_configs=max_configs, processes=self.processes
+        )
+        details: dict[str, Any] = {
+            "model": self.model.name,
+            "op_count": sum(r["op_count"] for r in results),
+            "pending_count": sum(r["pending_count"] for r in results),
+        }
+        valid = merge_valid([r["valid"] for r in results])
+        error = None
+        if valid == "unknown":
+            bad = next(r for r in results if r["valid"] == "unknown")
+            if "error" in bad:
+                error = bad["error"]
+            elif bad.get("cause") == "memory":
+                error = f"memory limit of {mem_mb} MB reached"
+            else:
+                error = f"timeout after {limit} s"
+        multi = len(tasks) > 1 or any(t.label for t in tasks)
+        if multi:
+            details["keys"] = {t.label: r for t, r in zip(tasks, results, strict=True)}
+            failures = [t.label for t, r in zip(tasks, results, strict=True) if r["valid"] is False]
+            details["failures"] = failures
+            if failures:
+                first = details["keys"][failures[0]]
+                details["key"] = failures[0]
+                for k in ("op", "previous_ok", "configs", "final_paths", "reason"):
+                    if k in first:
+                        details[k] = first[k]
+        elif results:
+            r = results[0]
+            for k, v in r.items():
+                if k not in ("valid", "error", "seconds", "op_count", "pending_count"):
+                    details[k] = v
+        return Result(valid=valid, details=details, error=error, seconds=time.perf_counter() - t0)
+
+
+def linearizable(
+    model: str | Model = "cas-register",
+    *,
+    independent: bool = False,
+    time_limit: float | None = None,
+    memory_limit_mb: int | None = None,
+    processes: int | None = None,
+) -> Linearizable:
+    """A checker for linearizability against ``model`` (a name in ``MODELS`` or a Model).
+
+    ``independent``: split ``[key value]`` ops by key and check each key alone.
+    ``time_limit`` (seconds, ``opts["time_limit"]`` overrides) and
+    ``memory_limit_mb`` bound the search; running out gives ``"unknown"``.
+    ``processes``: worker processes for many parts (default: one per core,
+    used only when it pays)."""
+    return Linearizable(
+        model,
+        independent=independent,
+        time_limit=time_limit,
+        memory_limit_mb=memory_limit_mb,
+        processes=processes,
+    )

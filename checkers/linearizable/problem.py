@@ -1,0 +1,272 @@
+"""From a history to search problems.
+
+:func:`collect` pairs invocations with completions (per process, in one
+pass), drops ``fail`` ops and nemesis ops, keeps ``info`` ops and invokes
+that never completed as *pending*, and splits by key for Jepsen's
+``independent`` workloads (values ``[key value]``).  :func:`build` turns
+one part into a :class:`~.search.Problem` of int arrays: register models
+take the fast path (interned values, inlined steps, the reductions of
+:mod:`.reduce`); every other model goes through ``Model.step`` with
+interned states and a step cache.
+
+By example::
+
+    >>> from jepsy.history import History
+    >>> h = History.from_dicts([
+    ...     {"process": 0, "type": "invoke", "f": "write", "value": 1},
+    ...     {"process": 0, "type": "ok", "f": "write", "value": 1}])
+    >>> [e.f for e in collect(h)[None]]
+    ['write']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jepsy.checkers.linearizable.models import CASRegister, Model, Register, freeze
+from jepsy.checkers.linearizable.reduce import NIL, reduce_register
+from jepsy.checkers.linearizable.search import CAS, GEN, GENREAD, INF, READ, WRITE, Problem
+from jepsy.errors import ModelError
+from jepsy.history import Op
+
+
+@dataclass(slots=True)
+class Entry:
+    """One operation: call/return times (event positions x2; ``ret`` is
+    INF while pending), what the model sees (``f``, frozen ``value``), and
+    the history ops it came from."""
+
+    call: int
+    ret: int
+    f: str
+    value: Any
+    inv: Op
+    comp: Op | None
+
+    @property
+    def pending(self) -> bool:
+        return self.ret >= INF
+
+    def op(self) -> Op:
+        """The op to show: the completion for ok ops, else the invocation."""
+        return self.comp if self.comp is not None else self.inv
+
+
+def collect(history: Sequence[Op], *, independent: bool = False) -> dict[Hashable, list[Entry]]:
+    """Entries per key (key None unless ``independent``), sorted by call."""
+    open_: dict[Any, tuple[int, Op]] = {}
+    done: list[tuple[int, Op, int, Op | None]] = []
+    for pos, op in enumerate(history):
+        proc = op.process
+        if not isinstance(proc, int) or isinstance(proc, bool):
+            continue
+        t = op.type
+        if t == "invoke":
+            open_[proc] = (pos, op)
+        else:
+            got = open_.pop(proc, None)
+            if got is None:
+                continue
+            if t == "ok":
+                done.append((got[0], got[1], pos, op))
+            elif t == "info":
+                done.append((got[0], got[1], -1, None))
+    for ipos, inv in open_.values():
+        done.append((ipos, inv, -1, None))
+    done.sort(key=lambda d: d[0])
+    parts: dict[Hashable, list[Entry]] = {}
+    for ipos, inv, cpos, comp in done:
+        iv = inv.value
+        cv = None if comp is None else comp.value
+        if independent:
+            if not isinstance(iv, list | tuple) or len(iv) != 2:
+                continue
+            key = freeze(iv[0])
+            iv = iv[1]
+            cv = cv[1] if isinstance(cv, list | tuple) and len(cv) == 2 else None
+        else:
+            key = None
+        if comp is not None:
+            value = cv if cv is not None else (None if inv.f in _READISH else iv)
+            ret = 2 * cpos
+        else:
+            value = iv
+            ret = INF
+        parts.setdefault(key, []).append(Entry(2 * ipos, ret, inv.f, freeze(value), inv, comp))
+    return parts
+
+
+_READISH = frozenset(("read", "get", "r", "dequeue"))
+
+
+@dataclass
+class Built:
+    """A part ready for the search: ``problem``, ``ids`` (op id -> Entry),
+    state names for explanations, and a ``violation`` (entry, reason) when
+    the pre-check already proved the part not linearizable."""
+
+    problem: Problem
+    ids: list[Entry]
+    model: Model
+    states: list[Any] = field(default_factory=list)
+    violation: tuple[Entry, str] | None = None
+    dropped: int = 0
+
+    def state(self, sid: int) -> Any:
+        return self.states[sid]
+
+
+def build(entries: list[Entry], model: Model, *, reduce: bool = True) -> Built:
+    """Turn one part's entries into a :class:`Problem` for ``model``."""
+    live: list[Entry] = []
+    dropped = 0
+    for e in entries:
+        if e.pending:
+            pv = model.pending(e.f, e.value)
+            if pv is None:
+                dropped += 1
+                continue
+            if pv != (e.f, e.value):
+                e = Entry(e.call, e.ret, pv[0], freeze(pv[1]), e.inv, e.comp)
+        live.append(e)
+    if type(model) in (Register, CASRegister):
+        return _build_register(live, model, reduce=reduce, dropped=dropped)
+    return _build_generic(live, model, dropped=dropped)
+
+
+def _build_register(entries: list[Entry], model: Model, *, reduce: bool, dropped: int) -> Built:
+    ids: dict[Any, int] = {None: NIL}
+    states: list[Any] = [None]
+    cas_ok = type(model) is CASRegister
+
+    def intern(v: Any) -> int:
+        i = ids.get(v)
+        if i is None:
+            try:
+                i = ids[v] = len(states)
+            except TypeError:
+                raise ModelError(f"register values must be hashable, got {v!r}") from None
+            states.append(v)
+        return i
+
+    comp: list[list[int]] = []
+    pend: list[list[int]] = []
+    reads = {"read", "get", "r"}
+    writes = {"write", "put", "w"}
+    for n, e in enumerate(entries):
+        f = e.f
+        b = 0
+        if f in reads:
+            kd = READ
+            a = intern(e.value)
+        elif f in writes:
+            kd = WRITE
+            a = intern(e.value)
+        elif f == "cas" and cas_ok:
+            v = e.value
+            if not isinstance(v, tuple) or len(v) != 2:
+                raise ModelError(f"cas value must be [expected new], got {v!r} (op {e.inv.index})")
+            kd = CAS
+            a = intern(v[0])
+            b = intern(v[1])
+        else:
+            raise ModelError(
+                f"model {model.name!r} has no operation {f!r} (op {e.inv.index}); "
+                "use read, write" + (" or cas" if cas_ok else "")
+            )
+        if e.pending:
+            pend.append([e.call, kd, a, b, n])
+        else:
+            comp.append([e.call, e.ret, kd, a, b, n])
+    violation = None
+    before = len(pend)
+    if reduce:
+        comp, pend, viol = reduce_register(comp, pend)
+        if viol is not None:
+            violation = (entries[viol[0]], viol[1])
+    p = Problem(
+        ccall=[r[0] for r in comp],
+        cret=[r[1] for r in comp],
+        ckind=[r[2] for r in comp],
+        ca=[r[3] for r in comp],
+        cb=[r[4] for r in comp],
+        pcall=[r[0] for r in pend],
+        pkind=[r[1] for r in pend],
+        pa=[r[2] for r in pend],
+        pb=[r[3] for r in pend],
+        ppred=_preds([(r[1], r[2], r[3]) for r in pend]),
+        init=NIL,
+    )
+    id_entries = [entries[r[5]] for r in comp] + [entries[r[4]] for r in pend]
+    # A tightened pending op keeps its Entry (shown as the invocation).
+    return Built(
+        p,
+        id_entries,
+        model,
+        states,
+        violation,
+        dropped + before - len(pend) - (len(comp) - sum(1 for e in entries if not e.pending)),
+    )
+
+
+def _preds(keys: list[Hashable]) -> list[int]:
+    last: dict[Hashable, int] = {}
+    out = []
+    for i, k in enumerate(keys):
+        out.append(last.get(k, -1))
+        last[k] = i
+    return out
+
+
+def _build_generic(entries: list[Entry], model: Model, *, dropped: int) -> Built:
+    comp = [e for e in entries if not e.pending]
+    pend = [e for e in entries if e.pending]
+    ops = comp + pend
+    states: list[Any] = []
+    sids: dict[Hashable, int] = {}
+
+    def sid_of(state: Any) -> int:
+        k = model.key(state)
+        try:
+            i = sids.get(k)
+        except TypeError:
+            raise ModelError(
+                f"model {model.name!r} state {state!r} is not hashable; give the model a key()"
+            ) from None
+        if i is None:
+            i = sids[k] = len(states)
+            states.append(state)
+        return i
+
+    init = sid_of(model.init())
+    cache: dict[tuple[int, int], int] = {}
+    fs = [e.f for e in ops]
+    vs = [e.value for e in ops]
+    step = model.step
+
+    def gstep(opid: int, sid: int) -> int:
+        key = (opid, sid)
+        r = cache.get(key)
+        if r is None:
+            ok, new = step(states[sid], fs[opid], vs[opid])
+            r = sid_of(new) if ok else -1
+            cache[key] = r
+        return r
+
+    p = Problem(
+        ccall=[e.call for e in comp],
+        cret=[e.ret for e in comp],
+        ckind=[GENREAD if model.is_read(e.f, e.value) else GEN for e in comp],
+        ca=[0] * len(comp),
+        cb=[0] * len(comp),
+        pcall=[e.call for e in pend],
+        pkind=[GEN] * len(pend),
+        pa=[0] * len(pend),
+        pb=[0] * len(pend),
+        ppred=_preds([(e.f, e.value) for e in pend]),
+        init=init,
+        gstep=gstep,
+    )
+    return Built(p, ops, model, states, None, dropped)

@@ -1,0 +1,313 @@
+"""The search core: Wing-Gong-Lowe over flat int arrays, verdict out.
+
+Everything model- and history-specific is decided before this module runs
+(:mod:`.problem`), so the core sees only a :class:`Problem` of int arrays and
+returns an :class:`Outcome`.  That narrow interface is where an optional
+native accelerator could slot in without changing a verdict.
+
+The search is a depth-first walk over *configurations*: which completed ops
+are linearized (``lo``: every op before index ``lo`` in call order is; ``w``:
+a bit window for the ops after it), which pending ops took effect (``pu``, a
+bitset) and the model state (an int).  An op may be linearized next when it
+was called before the earliest return among the unlinearized completed ops.
+
+Rules that cut the search, each sound on its own:
+
+- *memo with dominance*: a configuration is skipped when one with the same
+  completed set and state, and a subset of its used pending ops, was already
+  entered (an unused pending op may still never take effect, so fewer used is
+  never worse);
+- *symmetry*: identical pending ops are taken only in call order (``pred``);
+- *greedy reads*: a completed op that cannot change the state and is legal
+  now is linearized at once, with no alternative tried (moving a read
+  earlier, to a point it is legal, changes nothing else);
+- the goal is reached as soon as every completed op is linearized.
+
+Two orders are used: *lazy* (completed ops first, pending ops last) and
+*eager* (all candidates by call time, like Porcupine).  :func:`solve` runs
+lazy for a short slice, then eager (the portfolio), both under one deadline.
+
+By example::
+
+    >>> p = Problem(ccall=[0, 1], cret=[2, 3], ckind=[WRITE, READ], ca=[1, 1], cb=[0, 0])
+    >>> solve(p, deadline=float("inf")).valid
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+READ, WRITE, CAS, GEN, GENREAD = 0, 1, 2, 3, 4
+"""Op kinds: register read/write/cas on interned values, a generic model op, a
+generic op that never changes the state (``Model.is_read``)."""
+
+INF = 1 << 62
+TAIL = 32
+"""How many ops of each longest linearizable prefix are kept for explanations."""
+MAX_CONFIGS_KEPT = 10
+
+
+@dataclass
+class Problem:
+    """A history reduced to int arrays.
+
+    Completed ops (must be linearized) are indexed 0..m-1 by call time with
+    ``ccall``/``cret`` (times; an op may linearize only in ``(call, ret)``),
+    ``ckind`` and arguments ``ca``/``cb``.  Pending ops (may linearize any
+    time after their call, or never) likewise with ``p*``; ``ppred[q]`` is the
+    previous identical pending op or -1.  ``gstep(op_id, state) -> state or
+    -1`` steps generic ops, where op_id is k for completed op k and m+q for
+    pending op q.  States are ints; ``init`` is the initial one."""
+
+    ccall: list[int]
+    cret: list[int]
+    ckind: list[int]
+    ca: list[int]
+    cb: list[int]
+    pcall: list[int] = field(default_factory=list)
+    pkind: list[int] = field(default_factory=list)
+    pa: list[int] = field(default_factory=list)
+    pb: list[int] = field(default_factory=list)
+    ppred: list[int] = field(default_factory=list)
+    init: int = 0
+    gstep: Callable[[int, int], int] | None = None
+
+    @property
+    def m(self) -> int:
+        return len(self.ccall)
+
+
+@dataclass
+class Frontier:
+    """One configuration at the furthest point the search reached."""
+
+    path: list[tuple[int, int, int, int, int]]
+    depth: int
+    lo: int
+    w: int
+    pu: int
+    state: int
+
+
+@dataclass
+class Outcome:
+    """``valid``: True, False or None (budget ran out, ``reason`` says which).
+
+    ``linearization``: op ids in order when valid.  ``frontier``: up to
+    ten configurations with the most completed ops linearized (for the
+    explanation when invalid).  ``configs``: configurations entered."""
+
+    valid: bool | None
+    reason: str | None = None
+    linearization: list[int] | None = None
+    frontier: list[Frontier] = field(default_factory=list)
+    progress: int = 0
+    configs: int = 0
+
+
+class _OutOfBudget(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _run(
+    p: Problem,
+    *,
+    eager: bool,
+    deadline: float,
+    max_configs: int,
+    out: Outcome,
+) -> bool:
+    """One complete search in one order; True iff linearizable.
+
+    Raises _OutOfBudget; fills ``out.frontier``/``out.progress`` as it goes."""
+    ccall, cret, ckind, ca, cb = p.ccall, p.cret, p.ckind, p.ca, p.cb
+    pcall, pkind, pa, pb, ppred = p.pcall, p.pkind, p.pa, p.pb, p.ppred
+    gstep = p.gstep
+    m = len(ccall)
+    npend = len(pcall)
+    has_pending = npend > 0
+    memo: dict[tuple[int, int, int], list[int]] = {}
+    seen: set[tuple[int, int, int]] = set()
+    perf = time.perf_counter
+    stack: list[list[tuple[int, int, int, int, int]]] = [[(0, 0, 0, p.init, -1)]]
+    path: list[tuple[int, int, int, int, int]] = []
+    frontier = out.frontier
+    frontier.clear()
+    best = -1
+    it = 0
+    while stack:
+        kids = stack[-1]
+        if not kids:
+            stack.pop()
+            if path:
+                path.pop()
+            continue
+        child = kids.pop()
+        lo, w, pu, st, _ = child
+        it += 1
+        if not it & 1023:
+            if perf() > deadline:
+                out.configs += it
+                raise _OutOfBudget("time")
+            if len(memo) + len(seen) > max_configs:
+                out.configs += it
+                raise _OutOfBudget("memory")
+        key = (lo, w, st)
+        if has_pending:
+            prev = memo.get(key)
+            if prev is None:
+                memo[key] = [pu]
+            else:
+                dominated = False
+                for q in prev:
+                    if not q & ~pu:
+                        dominated = True
+                        break
+                if dominated:
+                    continue
+                prev.append(pu)
+        else:
+            if key in seen:
+                continue
+            seen.add(key)
+        path.append(child)
+        if lo == m:
+            out.configs += it
+            out.linearization = [c[4] for c in path[1:]]
+            return True
+        prog = lo + w.bit_count()
+        if prog >= best:
+            if prog > best:
+                best = prog
+                out.progress = prog
+                frontier.clear()
+            if len(frontier) < MAX_CONFIGS_KEPT:
+                frontier.append(Frontier(path[-TAIL:], len(path) - 1, lo, w, pu, st))
+        # Candidates among completed ops: called before the earliest return R.
+        r_min = INF
+        k = lo
+        ww = w
+        cands: list[int] = []
+        while k < m:
+            if ccall[k] >= r_min:
+                break
+            if not ww & 1:
+                r = cret[k]
+                if r < r_min:
+                    r_min = r
+                cands.append(k)
+            k += 1
+            ww >>= 1
+        comp_kids: list[tuple[int, int, int, int, int]] = []
+        greedy = None
+        for k in cands:
+            if ccall[k] >= r_min:
+                continue
+            kd = ckind[k]
+            if kd == READ:
+                if ca[k] != st:
+                    continue
+                ns = st
+            elif kd == WRITE:
+                ns = ca[k]
+            elif kd == CAS:
+                if ca[k] != st:
+                    continue
+                ns = cb[k]
+            else:
+                assert gstep is not None
+                ns = gstep(k, st)
+                if ns < 0:
+                    continue
+            j = k - lo
+            if j:
+                child = (lo, w | (1 << j), pu, ns, k)
+            else:
+                w2 = w | 1
+                t = ((w2 + 1) & ~w2).bit_length() - 1
+                child = (lo + t, w2 >> t, pu, ns, k)
+            if kd == READ or (kd == GENREAD and ns == st):
+                greedy = child
+                break
+            comp_kids.append(child)
+        if greedy is not None:
+            stack.append([greedy])
+            continue
+        pend_kids: list[tuple[int, int, int, int, int]] = []
+        if has_pending:
+            for q in range(npend):
+                if pcall[q] >= r_min:
+                    break
+                if (pu >> q) & 1:
+                    continue
+                pr = ppred[q]
+                if pr >= 0 and not (pu >> pr) & 1:
+                    continue
+                kd = pkind[q]
+                if kd == WRITE:
+                    ns = pa[q]
+                elif kd == CAS:
+                    if pa[q] != st:
+                        continue
+                    ns = pb[q]
+                elif kd == READ:
+                    continue
+                else:
+                    assert gstep is not None
+                    ns = gstep(m + q, st)
+                    if ns < 0 or ns == st:
+                        # A pending op that changes nothing is never needed.
+                        continue
+                pend_kids.append((lo, w, pu | (1 << q), ns, m + q))
+        if eager and pend_kids:
+            allk = comp_kids + pend_kids
+
+            def _call(c: tuple[int, int, int, int, int]) -> int:
+                o = c[4]
+                return ccall[o] if o < m else pcall[o - m]
+
+            allk.sort(key=_call, reverse=True)
+            stack.append(allk)
+        else:
+            pend_kids.reverse()
+            comp_kids.reverse()
+            stack.append(pend_kids + comp_kids)
+    out.configs += it
+    return False
+
+
+def solve(
+    p: Problem,
+    *,
+    deadline: float,
+    max_configs: int = 10_000_000,
+    slice_seconds: float = 0.2,
+) -> Outcome:
+    """Decide ``p``: lazy order for ``slice_seconds``, then eager order.
+
+    Both orders are complete searches, so whichever finishes gives the
+    verdict.  ``deadline`` is a ``time.perf_counter()`` value; past it, or
+    with more than ``max_configs`` configurations remembered, the outcome
+    is ``valid=None`` with ``reason`` ``"time"`` or ``"memory"``."""
+    out = Outcome(valid=None)
+    if not p.pcall:
+        # Without pending ops both orders are the same search.
+        slice_seconds = INF
+    first_deadline = min(deadline, time.perf_counter() + slice_seconds)
+    try:
+        out.valid = _run(p, eager=False, deadline=first_deadline, max_configs=max_configs, out=out)
+        return out
+    except _OutOfBudget as e:
+        if e.reason == "memory" or first_deadline >= deadline:
+            out.reason = e.reason
+            return out
+    try:
+        out.valid = _run(p, eager=True, deadline=deadline, max_configs=max_configs, out=out)
+    except _OutOfBudget as e:
+        out.reason = e.reason
+    return out

@@ -1,0 +1,231 @@
+"""The linearizability checker on hand-made histories and against a brute-force oracle."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from jepsy.checkers import Result
+from jepsy.checkers.linearizable import MODELS, Model, get_model, linearizable
+from jepsy.errors import ConfigError, ModelError
+from jepsy.history import History
+from tests.checkers.oracle import brute_force, random_history
+
+
+def H(*events: tuple[Any, ...]) -> History:
+    """Events as (process, type, f, value)."""
+    return History.from_dicts(
+        [{"process": p, "type": t, "f": f, "value": v} for p, t, f, v in events]
+    )
+
+
+def check(h: History, model: str | Model = "cas-register", **kw: Any) -> Result:
+    r = linearizable(model, **kw).check(None, h, {})  # type: ignore[arg-type]
+    json.dumps(r.to_json())  # always JSON-serialisable
+    return r
+
+
+def test_empty_and_nemesis_only_histories_are_valid() -> None:
+    assert check(H()).valid is True
+    assert check(H(("nemesis", "info", "start", None), ("nemesis", "info", "stop", None))).valid
+
+
+def test_sequential_register() -> None:
+    h = H(
+        (0, "invoke", "write", 1),
+        (0, "ok", "write", 1),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", 1),
+        (1, "invoke", "cas", [1, 2]),
+        (1, "ok", "cas", [1, 2]),
+        (0, "invoke", "read", None),
+        (0, "ok", "read", 2),
+    )
+    r = check(h)
+    assert r.valid is True
+    assert r.details["model"] == "cas-register"
+    assert r.details["op_count"] == 4
+
+
+def test_stale_read_is_invalid_and_explained() -> None:
+    h = H(
+        (0, "invoke", "write", 1),
+        (0, "ok", "write", 1),
+        (0, "invoke", "write", 2),
+        (0, "ok", "write", 2),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", 1),
+    )
+    r = check(h)
+    assert r.valid is False
+    assert r.details["op"]["f"] == "read" and r.details["op"]["value"] == 1
+    assert r.details["previous_ok"]["f"] == "write" and r.details["previous_ok"]["value"] == 2
+
+
+def test_search_explanation_has_configs_and_paths() -> None:
+    # Two concurrent writes, then reads that see 1, 2, 1: no order explains it.
+    h = H(
+        (0, "invoke", "write", 1),
+        (1, "invoke", "write", 2),
+        (0, "ok", "write", 1),
+        (1, "ok", "write", 2),
+        (2, "invoke", "read", None),
+        (2, "ok", "read", 1),
+        (2, "invoke", "read", None),
+        (2, "ok", "read", 2),
+        (2, "invoke", "read", None),
+        (2, "ok", "read", 1),
+    )
+    r = check(h)
+    assert r.valid is False
+    d = r.details
+    assert d["op"]["value"] in (1, 2)
+    assert 1 <= len(d["configs"]) <= 10
+    assert all(isinstance(c["state"], str) for c in d["configs"])
+    assert 1 <= len(d["final_paths"]) <= 10
+    assert all(len(p["ops"]) <= 32 for p in d["final_paths"])
+
+
+def test_nil_read_means_unset() -> None:
+    # A read of nil before any write is fine; after a completed write it is stale.
+    ok = H((0, "invoke", "read", None), (0, "ok", "read", None))
+    assert check(ok).valid is True
+    stale = H(
+        (0, "invoke", "write", 3),
+        (0, "ok", "write", 3),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", None),
+    )
+    assert check(stale).valid is False
+
+
+def test_info_ops_may_take_effect_late_or_never() -> None:
+    late = H(
+        (0, "invoke", "write", 1),
+        (0, "info", "write", 1),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", None),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", 1),
+    )
+    assert check(late).valid is True
+    never = H((0, "invoke", "write", 1), (0, "info", "write", 1))
+    assert check(never).valid is True
+    # An info write cannot take effect before its invocation.
+    before = H(
+        (1, "invoke", "read", None),
+        (1, "ok", "read", 1),
+        (0, "invoke", "write", 1),
+        (0, "info", "write", 1),
+    )
+    assert check(before).valid is False
+
+
+def test_failed_ops_are_dropped() -> None:
+    h = H(
+        (0, "invoke", "write", 1),
+        (0, "fail", "write", 1),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", 1),
+    )
+    assert check(h).valid is False
+
+
+def test_independent_keys_are_checked_separately() -> None:
+    h = H(
+        (0, "invoke", "write", ["a", 1]),
+        (0, "ok", "write", ["a", 1]),
+        (1, "invoke", "write", ["b", 2]),
+        (1, "ok", "write", ["b", 2]),
+        (2, "invoke", "read", ["a", None]),
+        (2, "ok", "read", ["a", 1]),
+        (2, "invoke", "read", ["b", None]),
+        (2, "ok", "read", ["b", 1]),
+    )
+    r = check(h, independent=True)
+    assert r.valid is False
+    assert r.details["failures"] == ["b"]
+    assert set(r.details["keys"]) == {"a", "b"}
+    assert r.details["keys"]["a"]["valid"] is True
+    assert r.details["op"]["value"] == ["b", 1]
+    # Without the split it is a single register and also invalid (a read of 1 after 2).
+    assert check(h).valid is False
+
+
+def test_timeout_gives_unknown() -> None:
+    rng = random.Random(5)
+    # Many concurrent pending writes of repeated values, then an impossible read:
+    # the search must try many orders; a tiny time limit stops it.
+    events: list[tuple[Any, ...]] = []
+    for p in range(60):
+        events.append((p, "invoke", "write", rng.randrange(3)))
+    for p in range(60, 64):
+        events.append((p, "invoke", "read", None))
+        events.append((p, "ok", "read", rng.randrange(3)))
+    r = check(H(*events), time_limit=1e-9)
+    assert r.valid in ("unknown", True, False)
+    assert r.valid != "unknown" or r.error == "timeout after 1e-09 s"
+
+
+def test_bad_options_and_unknown_model() -> None:
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        linearizable("nope")
+    with pytest.raises(ConfigError, match="time_limit"):
+        linearizable(time_limit=0)
+    assert sorted(MODELS) == [
+        "cas-register",
+        "fifo-queue",
+        "kv",
+        "multi-register",
+        "mutex",
+        "register",
+        "set",
+        "unordered-queue",
+    ]
+
+
+def test_op_the_model_does_not_know_gives_unknown() -> None:
+    r = check(H((0, "invoke", "frob", 1), (0, "ok", "frob", 1)))
+    assert r.valid == "unknown"
+    assert r.error is not None and "frob" in r.error
+
+
+def _generic(name: str) -> Any:
+    """The built-in model hidden behind duck typing: forces the generic search."""
+    m = get_model(name)
+
+    class Generic:
+        def init(self) -> Any:
+            return m.init()
+
+        def step(self, s: Any, f: str, v: Any) -> tuple[bool, Any]:
+            return m.step(s, f, v)
+
+        def pending(self, f: str, v: Any) -> Any:
+            return m.pending(f, v)
+
+    return Generic()
+
+
+def test_agrees_with_brute_force_on_thousands_of_small_histories() -> None:
+    rng = random.Random(20261122)
+    model = get_model("cas-register")
+    seen = {True: 0, False: 0}
+    for i in range(3000):
+        h = random_history(
+            rng,
+            n_ops=rng.randint(1, 8),
+            processes=rng.randint(1, 4),
+            values=rng.randint(1, 4),
+            simulate=rng.random() < 0.5,
+        )
+        expected = brute_force(h, model)
+        seen[expected] += 1
+        fast = check(h).valid
+        assert fast == expected, (i, h.to_dicts())
+        if i % 3 == 0:
+            assert check(h, _generic("cas-register")).valid == expected, (i, h.to_dicts())
+    assert seen[True] > 500 and seen[False] > 500
