@@ -26,6 +26,7 @@ from jepsy.checkers.core import Checker, UnbridledOptimism
 from jepsy.client import Client, NoopClient
 from jepsy.control import NoopRemote, Remote
 from jepsy.db import DB, NoopDB
+from jepsy.errors import ConfigError
 from jepsy.generator import Generator
 from jepsy.nemesis import Nemesis, NoopNemesis
 
@@ -46,6 +47,9 @@ class Test:
     - ``concurrency``: number of client worker threads; workers are spread
       over nodes round-robin.
     - ``time_limit``: seconds for the main phase (None: until the generator ends).
+    - ``rate``: target client ops per second over all workers (None: as fast as
+      possible); the runner spaces ops by a random 0..2/rate s, like Jepsen's
+      ``stagger``.
     - ``op_timeout``: seconds before a hung client call is recorded as ``info``.
     - ``seed``: seeds ``ctx.rng`` for the generators.
     - ``store_dir``: root of the store (``store/`` by default).
@@ -65,12 +69,27 @@ class Test:
     checker: Checker = field(default_factory=UnbridledOptimism)
     concurrency: int = 5
     time_limit: float | None = 60.0
+    rate: float | None = None
     op_timeout: float = 10.0
     seed: int = 0
     store_dir: Path = Path("store")
     leave_db_running: bool = False
     spec: Mapping[str, Any] = field(default_factory=dict)
     plot: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int):
+            raise ConfigError(f"concurrency must be an int; got {self.concurrency!r}")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1; got {self.concurrency}")
+        if not self.nodes:
+            raise ConfigError("a test needs at least one node; got none")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ConfigError(f"time_limit must be > 0 seconds or None; got {self.time_limit!r}")
+        if self.rate is not None and self.rate <= 0:
+            raise ConfigError(f"rate must be > 0 ops/s or None; got {self.rate!r}")
+        if self.op_timeout <= 0:
+            raise ConfigError(f"op_timeout must be > 0 seconds; got {self.op_timeout!r}")
 
     def replace(self, **changes: Any) -> Test:
         return dataclasses.replace(self, **changes)
@@ -89,6 +108,7 @@ class Test:
             "checker": repr(self.checker),
             "concurrency": self.concurrency,
             "time_limit": self.time_limit,
+            "rate": self.rate,
             "op_timeout": self.op_timeout,
             "seed": self.seed,
             "store_dir": str(self.store_dir),

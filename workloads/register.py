@@ -1,0 +1,159 @@
+"""The ``register`` workload: independent compare-and-set registers.
+
+Like Jepsen's ``independent`` registers: client threads are grouped
+``threads_per_key`` to a group; each group works on one key at a time with
+a random mix of reads, writes and compare-and-sets, and moves to a fresh key
+after ``ops_per_key`` ops.  Many short per-key histories keep the
+linearizability check fast (each key is checked alone), while several
+threads per key keep it concurrent enough to catch stale reads and lost
+writes.
+
+Op shapes (values are ``[key, v]``)::
+
+    read   invoke [k, None]          -> ok [k, v]        (v None before any write)
+    write  invoke [k, v]             -> ok [k, v]
+    cas    invoke [k, [old, new]]    -> ok, or fail when the register did not hold old
+
+Values are small ints (0-4) so compare-and-sets often succeed.  Checked with
+``linearizable("cas-register", independent=True)`` plus stats, perf and
+timeline.
+
+By example::
+
+    >>> from jepsy.generator import simulate
+    >>> ops = simulate(limit(4, IndependentRegisters(threads_per_key=2, ops_per_key=2)))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jepsy.checkers.core import Checker, compose
+from jepsy.errors import ConfigError
+from jepsy.generator import PENDING, Context, Generator
+from jepsy.history import Op
+from jepsy.workloads.core import Workload, register_workload
+
+if TYPE_CHECKING:
+    from jepsy.core import Test
+
+VALUES = 5
+
+
+def _choice(ctx: Context) -> tuple[str, Any]:
+    rng = ctx.rng
+    r = rng.randrange(3)
+    if r == 0:
+        return ("read", None)
+    if r == 1:
+        return ("write", rng.randrange(VALUES))
+    return ("cas", [rng.randrange(VALUES), rng.randrange(VALUES)])
+
+
+@dataclass(frozen=True, slots=True)
+class IndependentRegisters:
+    """Endless read/write/cas ops on rotating keys, ``threads_per_key`` client
+    threads per key, a new key after ``ops_per_key`` ops (a pure value).
+
+    The op handed out depends only on this value and the context's free
+    threads (the random choice for the next op is drawn into the next state)."""
+
+    threads_per_key: int = 5
+    ops_per_key: int = 100
+    groups: tuple[tuple[int, int], ...] = ()  # per group: (current key, ops issued on it)
+    next_key: int = 0
+    nxt: tuple[str, Any] | None = None
+
+    def op(self, test: Test, ctx: Context) -> tuple[Any, Generator | None] | None:
+        best = -1
+        for t in ctx.free_threads:
+            if type(t) is int and (best < 0 or t < best):
+                best = t
+        if best < 0:
+            return (PENDING, self)
+        g = best // self.threads_per_key
+        groups = list(self.groups)
+        while len(groups) <= g:
+            groups.append((-1, 0))
+        k, n = groups[g]
+        nk = self.next_key
+        if k < 0 or n >= self.ops_per_key:
+            k, n = nk, 0
+            nk += 1
+        groups[g] = (k, n + 1)
+        f, v = self.nxt if self.nxt is not None else _choice(ctx)
+        op = Op(process=ctx.workers[best], type="invoke", f=f, value=[k, v], time=ctx.time)
+        return (
+            op,
+            IndependentRegisters(
+                self.threads_per_key, self.ops_per_key, tuple(groups), nk, _choice(ctx)
+            ),
+        )
+
+    def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"IndependentRegisters(threads_per_key={self.threads_per_key}, "
+            f"ops_per_key={self.ops_per_key})"
+        )
+
+
+def _int_opt(opts: Mapping[str, Any], name: str, default: int) -> int:
+    raw = opts.get(name, default)
+    try:
+        v = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option {name} must be an int; got {raw!r}") from None
+    if v < 1:
+        raise ConfigError(f"option {name} must be at least 1; got {v}")
+    return v
+
+
+def generator(opts: Mapping[str, Any]) -> Generator:
+    return IndependentRegisters(
+        threads_per_key=_int_opt(opts, "threads_per_key", 5),
+        ops_per_key=_int_opt(opts, "ops_per_key", 100),
+    )
+
+
+def extra_checkers() -> dict[str, Checker]:
+    """stats, perf and timeline (reports are checkers too)."""
+    from jepsy.checkers.perf import perf
+    from jepsy.checkers.stats import stats
+    from jepsy.checkers.timeline import timeline
+
+    return {"stats": stats(), "perf": perf(), "timeline": timeline()}
+
+
+def checker(opts: Mapping[str, Any]) -> Checker:
+    from jepsy.checkers.linearizable import linearizable
+
+    return compose(
+        {"linearizable": linearizable("cas-register", independent=True), **extra_checkers()}
+    )
+
+
+WORKLOAD = register_workload(
+    Workload(
+        name="register",
+        doc=(
+            "Independent compare-and-set registers: groups of threads do reads, writes and "
+            "CAS on one key at a time, rotating keys; checked for linearizability per key."
+        ),
+        ops={
+            "read": "invoke [k, None] -> ok [k, v]",
+            "write": "invoke [k, v] -> ok [k, v]",
+            "cas": "invoke [k, [old, new]] -> ok | fail (did not hold old)",
+        },
+        generator=generator,
+        checker=checker,
+        options={
+            "threads_per_key": "client threads sharing one key (default 5)",
+            "ops_per_key": "ops on a key before its group moves to a new key (default 100)",
+        },
+    )
+)
