@@ -93,7 +93,12 @@ def prohibited_anomalies(models: Iterable[str]) -> tuple[frozenset[str], frozens
 def freeze(v: Any) -> Any:
     """Lists (as read from JSON/EDN) become tuples so they can be keys."""
     if isinstance(v, list | tuple):
-        return tuple(freeze(x) for x in v)
+        t = tuple(v)
+        try:
+            hash(t)  # C-speed check: flat tuples of scalars need no recursion
+        except TypeError:
+            return tuple(freeze(x) for x in t)
+        return t
     return v
 
 
@@ -281,8 +286,28 @@ def _has(kinds: Mapping[str, Any], allowed: frozenset[str]) -> bool:
     return any(k in allowed for k in kinds)
 
 
+def _scc_index(nodes: Iterable[int], edges: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Node -> id of its strongly connected component (only non-trivial ones)."""
+    sub: nx.DiGraph[int] = nx.DiGraph()
+    sub.add_nodes_from(nodes)
+    sub.add_edges_from(edges)
+    out: dict[int, int] = {}
+    for i, comp in enumerate(nx.strongly_connected_components(sub)):
+        if len(comp) > 1:
+            for n in comp:
+                out[n] = i
+    return out
+
+
 class _CycleSearch:
-    """Finds and classifies cycles, bounded by count per type, searches and time."""
+    """Finds and classifies cycles, bounded by count per type, searches and time.
+
+    Every edge inside a strongly connected component lies on a cycle, so the
+    search first computes, per anomaly type, the components of the subgraph
+    of the edge kinds that type allows; an edge is tried only when both its
+    ends share such a component, and then the BFS that closes the cycle is
+    certain to succeed.  The cost is a few SCC passes plus one BFS per
+    reported cycle."""
 
     def __init__(self, graph: DepGraph, max_per_type: int, budget: _Budget) -> None:
         self.graph = graph
@@ -299,6 +324,18 @@ class _CycleSearch:
         self, src: int, dst: int, allowed: frozenset[str], comp: set[int]
     ) -> list[int] | None:
         return _shortest_path(self.g, src, dst, lambda k: _has(k, allowed), comp)
+
+    def _reachable(self, src: int, allowed: frozenset[str], comp: set[int]) -> set[int]:
+        seen = {src}
+        q: deque[int] = deque([src])
+        succ = self.g.succ
+        while q:
+            u = q.popleft()
+            for v, data in succ[u].items():
+                if v not in seen and v in comp and _has(data["kinds"], allowed):
+                    seen.add(v)
+                    q.append(v)
+        return seen
 
     def _uses_extra(self, edges: Sequence[tuple[int, int]], extra: frozenset[str]) -> bool:
         """In an extra pass, only cycles that need an rt/process edge are new."""
@@ -329,15 +366,20 @@ class _CycleSearch:
     ) -> bool:
         """Search one strongly connected component; False when the budget ran out."""
         order = ["ww", "wr", "rt", "process"]
-        for base, allowed in (("G0", frozenset({"ww"}) | extra), ("G1c", _DEP | extra)):
+        kinds = {e: self.graph.kinds(*e) for e in edges}
+        dep = _DEP | extra
+        ww_only = frozenset({"ww"}) | extra
+        scc_ww = _scc_index(comp, [e for e in edges if _has(kinds[e], ww_only)])
+        scc_dep = _scc_index(comp, [e for e in edges if _has(kinds[e], dep)])
+        for base, allowed, scc in (("G0", ww_only, scc_ww), ("G1c", dep, scc_dep)):
             name = base + suffix
             for a, b in edges:
                 if not self._room(name):
                     break
-                kinds = self.graph.kinds(a, b)
-                if not _has(kinds, allowed):
+                k = kinds[(a, b)]
+                if not _has(k, allowed) or a not in scc or scc.get(b) != scc[a]:
                     continue
-                if base == "G1c" and "wr" not in kinds and not (extra & set(kinds)):
+                if base == "G1c" and "wr" not in k and not (extra & set(k)):
                     continue
                 if not self.budget.take():
                     return False
@@ -345,26 +387,30 @@ class _CycleSearch:
                 if path is None:
                     continue
                 cyc = [(a, b), *itertools.pairwise(path)]
-                only_ww = all("ww" in self.graph.kinds(x, y) for x, y in cyc)
-                if base == "G1c" and only_ww:
-                    continue  # a G0, found by the G0 pass
+                if base == "G1c" and all("ww" in self.graph.kinds(x, y) for x, y in cyc):
+                    continue  # a G0, reported by the G0 pass
                 if self._uses_extra(cyc, extra):
                     self._record(name, cyc, None, order)
-        dep = _DEP | extra
+        # G-single: an rw edge a -> b closed by a path b -> a of dependency
+        # edges only; G2: closed only through another rw edge (a and b share
+        # the component, so some path exists).  One BFS per distinct b.
+        reach: dict[int, set[int]] = {}
         for base in ("G-single", "G2"):
             name = base + suffix
             for a, b in edges:
                 if not self._room(name):
                     break
-                if "rw" not in self.graph.kinds(a, b):
+                if "rw" not in kinds[(a, b)]:
+                    continue
+                if b not in reach:
+                    if not self.budget.take():
+                        return False
+                    reach[b] = self._reachable(b, dep, comp)
+                if (a in reach[b]) != (base == "G-single"):
                     continue
                 if not self.budget.take():
                     return False
-                path = self._path(b, a, dep, comp)
-                if base == "G2":
-                    if path is not None:
-                        continue  # closed without another rw edge: that is G-single
-                    path = self._path(b, a, dep | {"rw"}, comp)
+                path = self._path(b, a, dep if base == "G-single" else dep | {"rw"}, comp)
                 if path is None:
                     continue
                 cyc = [(a, b), *itertools.pairwise(path)]
@@ -385,18 +431,26 @@ def find_cycles(
 
     Returns (cycles, complete); complete is False if a budget ran out."""
     search = _CycleSearch(graph, max_per_type, _Budget(time.monotonic() + time_limit, max_searches))
+    all_edges = [(a, b, set(d["kinds"])) for a, b, d in graph.g.edges(data=True)]
+    if not _scc_index(graph.g.nodes, [(a, b) for a, b, _ in all_edges]):
+        return search.found, True  # acyclic: nothing to classify
     passes: list[tuple[str, frozenset[str]]] = [("", frozenset())]
     for kind in sorted(extra_kinds):
         passes.append((f"-{kind}", frozenset({"rt" if kind == "realtime" else "process"})))
     for suffix, extra in passes:
         allowed = _DEP | {"rw"} | extra
-        sub_edges = [(a, b) for a, b, d in graph.g.edges(data=True) if _has(d["kinds"], allowed)]
-        sub = graph.g.edge_subgraph(sub_edges)
-        for comp in nx.strongly_connected_components(sub):
-            if len(comp) < 2:
-                continue
-            comp_edges = [(a, b) for a, b in sub_edges if a in comp and b in comp]
-            if not search.component(set(comp), comp_edges, extra, suffix):
+        sub_edges = [(a, b) for a, b, k in all_edges if k & allowed]
+        comps: dict[int, list[tuple[int, int]]] = {}
+        scc = _scc_index(graph.g.nodes, sub_edges)
+        for a, b in sub_edges:
+            ca = scc.get(a)
+            if ca is not None and scc.get(b) == ca:
+                comps.setdefault(ca, []).append((a, b))
+        members: dict[int, set[int]] = {}
+        for n, c in scc.items():
+            members.setdefault(c, set()).add(n)
+        for c, comp_edges in comps.items():
+            if not search.component(members[c], comp_edges, extra, suffix):
                 return search.found, False
     return search.found, True
 
