@@ -94,5 +94,10 @@ def _register() -> None:
 
     cli.add_command(_check.check)
 
+    from jepsy.cli import cluster as _cluster
+
+    cli.add_command(_cluster.cluster)
+    cli.add_command(_cluster.docker)
+
 
 _register()
