@@ -178,6 +178,12 @@ class Register(Model):
     name = "register"
     cas = False
 
+    def __init__(self, init: Any = None) -> None:
+        self.initial = freeze(init)
+
+    def init(self) -> Any:
+        return self.initial
+
     def step(self, state: Any, f: str, value: Any) -> tuple[bool, Any]:
         if f in READ_FS:
             return state == value, state
@@ -229,8 +235,13 @@ class MultiRegister(Model):
 
     name = "multi-register"
 
+    def __init__(self, init: Any = None) -> None:
+        self.initial: tuple[tuple[Any, Any], ...] = ()
+        for k, v in dict(init or {}).items():
+            self.initial = _put(self.initial, freeze(k), freeze(v))
+
     def init(self) -> Any:
-        return ()
+        return self.initial
 
     def step(self, state: Any, f: str, value: Any) -> tuple[bool, Any]:
         if f != "txn":
@@ -439,7 +450,7 @@ class KV(Model):
         return "{" + ", ".join(f"{_show(k)} {_show(v)}" for k, v in state) + "}"
 
 
-MODELS: dict[str, Callable[[], Model]] = {
+MODELS: dict[str, Callable[..., Model]] = {
     "register": Register,
     "cas-register": CASRegister,
     "multi-register": MultiRegister,
@@ -451,11 +462,25 @@ MODELS: dict[str, Callable[[], Model]] = {
 }
 
 
-def get_model(name: str) -> Model:
-    """A fresh built-in model by name; :class:`ModelError` for unknown names."""
+_INITS = frozenset(("register", "cas-register", "multi-register"))
+
+
+def get_model(name: str, *, init: Any = None) -> Model:
+    """A fresh built-in model by name; :class:`ModelError` for unknown names.
+
+    ``init``: the initial value of a register (default unset, ``None``) or
+    the initial mapping of a multi-register (e.g. ``{"x": 0, "y": 0}``)."""
     try:
-        return MODELS[name]()
+        factory = MODELS[name]
     except KeyError:
         raise ModelError(
             f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}"
         ) from None
+    if init is None:
+        return factory()
+    if name not in _INITS:
+        raise ModelError(
+            f"model {name!r} takes no initial value (got {init!r}); "
+            f"only {', '.join(sorted(_INITS))} do"
+        )
+    return factory(init)

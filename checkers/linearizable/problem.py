@@ -137,8 +137,11 @@ def build(entries: list[Entry], model: Model, *, reduce: bool = True) -> Built:
 
 
 def _build_register(entries: list[Entry], model: Model, *, reduce: bool, dropped: int) -> Built:
-    ids: dict[Any, int] = {None: NIL}
-    states: list[Any] = [None]
+    # The initial value is interned first, as NIL: the reductions treat it as
+    # the value "written" before the history starts.
+    init_value = model.init()
+    ids: dict[Any, int] = {init_value: NIL}
+    states: list[Any] = [init_value]
     cas_ok = type(model) is CASRegister
 
     def intern(v: Any) -> int:

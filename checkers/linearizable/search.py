@@ -114,6 +114,69 @@ class _OutOfBudget(Exception):
         super().__init__(reason)
 
 
+Child = tuple[int, int, int, int, int]
+"""(lo, w, pu, state, op id): a configuration and the op that led to it.
+Op id -1 is the root; an op id <= -2 is a *marker* meaning "the pending
+children of this configuration are still to be generated"."""
+
+
+def _classes(
+    p: Problem,
+) -> tuple[list[list[tuple[int, int]]], dict[int, list[tuple[int, int]]], list[int]]:
+    """Pending ops grouped into classes of identical ops, as bitmasks.
+
+    Writes as (mask, value) in one list per ``lo``: only the classes that
+    may be called before the earliest return (``call < max(cret[:lo+1])``)
+    and whose value some completed op at or after ``lo`` observes (a read
+    of it, a CAS from it; always, if a pending CAS from it exists).  A
+    pending write nobody can observe any more is never needed (rule 3 of
+    the reductions, applied to what is left of the history).  CAS as
+    (mask, new) by expected value; generic classes as masks."""
+    cls_of: list[int] = []
+    masks: list[int] = []
+    reps: list[int] = []
+    for q, pr in enumerate(p.ppred):
+        if pr < 0:
+            cls_of.append(len(masks))
+            masks.append(0)
+            reps.append(q)
+        else:
+            cls_of.append(cls_of[pr])
+        masks[cls_of[q]] |= 1 << q
+    writes: list[tuple[int, int, int]] = []  # (first call, mask, value)
+    cas: dict[int, list[tuple[int, int]]] = {}
+    gen: list[int] = []
+    for c, q in enumerate(reps):
+        kd = p.pkind[q]
+        if kd == WRITE:
+            writes.append((p.pcall[q], masks[c], p.pa[q]))
+        elif kd == CAS:
+            cas.setdefault(p.pa[q], []).append((masks[c], p.pb[q]))
+        elif kd != READ:
+            gen.append(masks[c])
+    m = p.m
+    last_obs: dict[int, int] = {}
+    for k in range(m):
+        if p.ckind[k] in (READ, CAS):
+            last_obs[p.ca[k]] = k
+    for v in cas:
+        last_obs[v] = m
+    writes.sort()
+    by_lo: list[list[tuple[int, int]]] = []
+    active: list[tuple[int, int, int]] = []
+    nxt = 0
+    bound = -1
+    for lo in range(m + 1):
+        bound = max(bound, p.cret[lo]) if lo < m else INF
+        while nxt < len(writes) and writes[nxt][0] < bound:
+            _, mask, v = writes[nxt]
+            active.append((last_obs.get(v, -1), mask, v))
+            nxt += 1
+        active = [a for a in active if a[0] >= lo]
+        by_lo.append([(mask, v) for _, mask, v in active])
+    return by_lo, cas, gen
+
+
 def _run(
     p: Problem,
     *,
@@ -126,16 +189,17 @@ def _run(
 
     Raises _OutOfBudget; fills ``out.frontier``/``out.progress`` as it goes."""
     ccall, cret, ckind, ca, cb = p.ccall, p.cret, p.ckind, p.ca, p.cb
-    pcall, pkind, pa, pb, ppred = p.pcall, p.pkind, p.pa, p.pb, p.ppred
+    pcall = p.pcall
     gstep = p.gstep
     m = len(ccall)
-    npend = len(pcall)
-    has_pending = npend > 0
+    has_pending = len(pcall) > 0
+    wclasses, casclasses, gclasses = _classes(p)
+    no_cas: list[tuple[int, int]] = []
     memo: dict[tuple[int, int, int], list[int]] = {}
     seen: set[tuple[int, int, int]] = set()
     perf = time.perf_counter
-    stack: list[list[tuple[int, int, int, int, int]]] = [[(0, 0, 0, p.init, -1)]]
-    path: list[tuple[int, int, int, int, int]] = []
+    stack: list[list[Child]] = [[(0, 0, 0, p.init, -1)]]
+    path: list[Child] = []
     frontier = out.frontier
     frontier.clear()
     best = -1
@@ -148,46 +212,40 @@ def _run(
                 path.pop()
             continue
         child = kids.pop()
-        lo, w, pu, st, _ = child
-        it += 1
-        if not it & 1023:
-            if perf() > deadline:
-                out.configs += it
-                raise _OutOfBudget("time")
-            if len(memo) + len(seen) > max_configs:
-                out.configs += it
-                raise _OutOfBudget("memory")
-        key = (lo, w, st)
-        if has_pending:
-            prev = memo.get(key)
-            if prev is None:
-                memo[key] = [pu]
+        lo, w, pu, st, opid = child
+        marker = opid <= -2
+        if not marker:
+            it += 1
+            if not it & 1023:
+                if perf() > deadline:
+                    out.configs += it
+                    raise _OutOfBudget("time")
+                if len(memo) + len(seen) > max_configs:
+                    out.configs += it
+                    raise _OutOfBudget("memory")
+            key = (lo, w, st)
+            if has_pending:
+                prev = memo.get(key)
+                if prev is None:
+                    memo[key] = [pu]
+                else:
+                    dominated = False
+                    for q in prev:
+                        if not q & ~pu:
+                            dominated = True
+                            break
+                    if dominated:
+                        continue
+                    prev.append(pu)
             else:
-                dominated = False
-                for q in prev:
-                    if not q & ~pu:
-                        dominated = True
-                        break
-                if dominated:
+                if key in seen:
                     continue
-                prev.append(pu)
-        else:
-            if key in seen:
-                continue
-            seen.add(key)
-        path.append(child)
-        if lo == m:
-            out.configs += it
-            out.linearization = [c[4] for c in path[1:]]
-            return True
-        prog = lo + w.bit_count()
-        if prog >= best:
-            if prog > best:
-                best = prog
-                out.progress = prog
-                frontier.clear()
-            if len(frontier) < MAX_CONFIGS_KEPT:
-                frontier.append(Frontier(path[-TAIL:], len(path) - 1, lo, w, pu, st))
+                seen.add(key)
+            path.append(child)
+            if lo == m:
+                out.configs += it
+                out.linearization = [c[4] for c in path[1:]]
+                return True
         # Candidates among completed ops: called before the earliest return R.
         r_min = INF
         k = lo
@@ -203,80 +261,109 @@ def _run(
                 cands.append(k)
             k += 1
             ww >>= 1
-        comp_kids: list[tuple[int, int, int, int, int]] = []
-        greedy = None
-        for k in cands:
-            if ccall[k] >= r_min:
-                continue
-            kd = ckind[k]
-            if kd == READ:
-                if ca[k] != st:
+        comp_kids: list[Child] = []
+        if not marker:
+            greedy = None
+            for k in cands:
+                if ccall[k] >= r_min:
                     continue
-                ns = st
-            elif kd == WRITE:
-                ns = ca[k]
-            elif kd == CAS:
-                if ca[k] != st:
-                    continue
-                ns = cb[k]
-            else:
-                assert gstep is not None
-                ns = gstep(k, st)
-                if ns < 0:
-                    continue
-            j = k - lo
-            if j:
-                child = (lo, w | (1 << j), pu, ns, k)
-            else:
-                w2 = w | 1
-                t = ((w2 + 1) & ~w2).bit_length() - 1
-                child = (lo + t, w2 >> t, pu, ns, k)
-            if kd == READ or (kd == GENREAD and ns == st):
-                greedy = child
-                break
-            comp_kids.append(child)
-        if greedy is not None:
-            stack.append([greedy])
-            continue
-        pend_kids: list[tuple[int, int, int, int, int]] = []
-        if has_pending:
-            for q in range(npend):
-                if pcall[q] >= r_min:
-                    break
-                if (pu >> q) & 1:
-                    continue
-                pr = ppred[q]
-                if pr >= 0 and not (pu >> pr) & 1:
-                    continue
-                kd = pkind[q]
-                if kd == WRITE:
-                    ns = pa[q]
-                elif kd == CAS:
-                    if pa[q] != st:
+                kd = ckind[k]
+                if kd == READ:
+                    if ca[k] != st:
                         continue
-                    ns = pb[q]
-                elif kd == READ:
-                    continue
+                    ns = st
+                elif kd == WRITE:
+                    ns = ca[k]
+                elif kd == CAS:
+                    if ca[k] != st:
+                        continue
+                    ns = cb[k]
                 else:
                     assert gstep is not None
-                    ns = gstep(m + q, st)
-                    if ns < 0 or ns == st:
-                        # A pending op that changes nothing is never needed.
+                    ns = gstep(k, st)
+                    if ns < 0:
                         continue
-                pend_kids.append((lo, w, pu | (1 << q), ns, m + q))
-        if eager and pend_kids:
-            allk = comp_kids + pend_kids
-
-            def _call(c: tuple[int, int, int, int, int]) -> int:
-                o = c[4]
-                return ccall[o] if o < m else pcall[o - m]
-
-            allk.sort(key=_call, reverse=True)
-            stack.append(allk)
-        else:
-            pend_kids.reverse()
+                j = k - lo
+                if j:
+                    nxt = (lo, w | (1 << j), pu, ns, k)
+                else:
+                    w2 = w | 1
+                    t = ((w2 + 1) & ~w2).bit_length() - 1
+                    nxt = (lo + t, w2 >> t, pu, ns, k)
+                if kd == READ or (kd == GENREAD and ns == st):
+                    greedy = nxt
+                    break
+                comp_kids.append(nxt)
+            if greedy is not None:
+                stack.append([greedy])
+                continue
+            if not comp_kids:
+                # Blocked: no completed op can come next.  The furthest such
+                # configurations explain a failure.
+                prog = lo + w.bit_count()
+                if prog >= best:
+                    if prog > best:
+                        best = prog
+                        out.progress = prog
+                        frontier.clear()
+                    if len(frontier) < MAX_CONFIGS_KEPT:
+                        frontier.append(Frontier(path[-TAIL:], len(path) - 1, lo, w, pu, st))
+            if has_pending and not eager and comp_kids:
+                # Lazy order: pending children only when we come back here.
+                comp_kids.reverse()
+                stack.append([(lo, w, pu, st, -2), *comp_kids])
+                continue
+        if not has_pending:
             comp_kids.reverse()
-            stack.append(pend_kids + comp_kids)
+            stack.append(comp_kids)
+            continue
+        # Pending children: the first unused op of each class, called before R.
+        wanted = set()
+        for k in cands:
+            if ccall[k] < r_min and ckind[k] != WRITE:
+                wanted.add(ca[k])
+        first: list[tuple[int, int, Child]] = []
+        later: list[tuple[int, int, Child]] = []
+        for mask, ns in wclasses[lo]:
+            x = mask & ~pu
+            if x:
+                bit = x & -x
+                q = bit.bit_length() - 1
+                c = pcall[q]
+                if c < r_min:
+                    (first if ns in wanted else later).append((c, q, (lo, w, pu | bit, ns, m + q)))
+        for mask, ns in casclasses.get(st, no_cas):
+            x = mask & ~pu
+            if x:
+                bit = x & -x
+                q = bit.bit_length() - 1
+                c = pcall[q]
+                if c < r_min:
+                    (first if ns in wanted else later).append((c, q, (lo, w, pu | bit, ns, m + q)))
+        for mask in gclasses:
+            x = mask & ~pu
+            if x:
+                bit = x & -x
+                q = bit.bit_length() - 1
+                c = pcall[q]
+                if c < r_min:
+                    assert gstep is not None
+                    ns = gstep(m + q, st)
+                    if ns >= 0 and ns != st:
+                        # (A pending op that changes nothing is never needed.)
+                        later.append((c, q, (lo, w, pu | bit, ns, m + q)))
+        if eager:
+            allk = [(ccall[c[4]], c[4], c) for c in comp_kids] + first + later
+            allk.sort(reverse=True)
+            new = [c for _, _, c in allk]
+        else:
+            first.sort(reverse=True)
+            later.sort(reverse=True)
+            new = [c for _, _, c in later] + [c for _, _, c in first]
+        if marker:
+            kids.extend(new)
+        else:
+            stack.append(new)
     out.configs += it
     return False
 

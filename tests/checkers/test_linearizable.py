@@ -229,3 +229,23 @@ def test_agrees_with_brute_force_on_thousands_of_small_histories() -> None:
         if i % 3 == 0:
             assert check(h, _generic("cas-register")).valid == expected, (i, h.to_dicts())
     assert seen[True] > 500 and seen[False] > 500
+
+
+@pytest.mark.integration
+def test_knossos_histories_get_their_stated_verdicts() -> None:
+    from jepsy.history import read_history
+    from tests.conftest import need_shared_histories
+
+    root = need_shared_histories() / "knossos"
+    manifest = json.loads((root / "MANIFEST.json").read_text())
+    assert len(manifest["files"]) == 122
+    wrong = []
+    for f in manifest["files"]:
+        h = read_history(root / f["file"])
+        # Registers start unset (nil), which reproduces Knossos (see the README);
+        # the multi-register file states its initial mapping.
+        init = {"x": 0, "y": 0} if f["model"] == "multi-register" else None
+        r = check(h, get_model(f["model"], init=init))
+        if r.valid != f["expected_valid"]:
+            wrong.append((f["file"], r.valid, r.error))
+    assert wrong == []
