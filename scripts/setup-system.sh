@@ -7,7 +7,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 PKGS=(etcd-server etcd-client redis-server redis-sentinel zookeeper openssh-server openssh-client
-      iptables iproute2 procps psmisc docker.io debootstrap gcc libc6-dev python3-venv)
+      iptables iproute2 procps psmisc docker.io debootstrap gcc libc6-dev python3-venv chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
