@@ -99,5 +99,11 @@ def _register() -> None:
     cli.add_command(_cluster.cluster)
     cli.add_command(_cluster.docker)
 
+    from jepsy.cli import run as _run
+
+    cli.add_command(_run.test_cmd)
+    cli.add_command(_run.analyze)
+    cli.add_command(_run.list_cmd)
+
 
 _register()
