@@ -27,21 +27,32 @@ keywords read from Jepsen histories become :class:`jepsy.edn.Keyword`, a
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-import itertools
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, TypeAlias, cast, overload
+from typing import IO, Any, Literal, TypeAlias, overload
 
 from jepsy.errors import HistoryError
+
+_loads: Callable[[str], Any] = json.loads
+try:  # orjson decodes about twice as fast; it is optional, json is the fallback
+    import orjson
+
+    _loads = orjson.loads
+except ImportError:  # pragma: no cover - depends on the environment
+    pass
 
 OpType: TypeAlias = Literal["invoke", "ok", "fail", "info"]
 Process: TypeAlias = int | str
 OP_TYPES: frozenset[str] = frozenset(("invoke", "ok", "fail", "info"))
 NEMESIS = "nemesis"
+
+log = logging.getLogger(__name__)
 
 _FIELDS = ("index", "time", "process", "type", "f", "value", "node", "error")
 
@@ -119,50 +130,85 @@ class Op:
         """Build an op from a mapping; raises :class:`HistoryError` on bad fields.
 
         ``index`` is used when the mapping has none."""
-        try:
-            process = d["process"]
-            typ = d["type"]
-            f = d["f"]
-        except KeyError as e:
-            raise HistoryError(f"op is missing the field {e.args[0]!r}: {_short(d)}") from None
-        if typ not in OP_TYPES:
-            raise HistoryError(
-                f"op type must be one of invoke, ok, fail, info; got {typ!r}: {_short(d)}"
-            )
-        if isinstance(process, bool) or not isinstance(process, int | str):
-            raise HistoryError(f"op process must be an int or a string; got {process!r}")
-        if f is None:
-            f = ""
-        if not isinstance(f, str):
-            raise HistoryError(f"op f must be a string; got {f!r}: {_short(d)}")
-        idx = d.get("index", index)
-        tm = d.get("time", -1)
-        if idx is None:
-            idx = index
-        if tm is None:
-            tm = -1
-        if isinstance(idx, bool) or not isinstance(idx, int):
-            raise HistoryError(f"op index must be an int; got {idx!r}")
-        if isinstance(tm, bool) or not isinstance(tm, int | float):
-            raise HistoryError(f"op time must be a number of nanoseconds; got {tm!r}")
-        extra = {k: v for k, v in d.items() if k not in _FIELDS}
-        node = d.get("node")
-        return cls(
-            index=idx,
-            time=int(tm),
-            process=process,
-            type=cast(OpType, str(typ)),
-            f=str(f),
-            value=d.get("value"),
-            node=None if node is None else str(node),
-            error=d.get("error"),
-            extra=extra or None,
-        )
+        return op_from_mapping(d, index)
 
 
 def _short(d: Any, limit: int = 200) -> str:
     s = repr(d)
     return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+_FIELD_SET = frozenset(_FIELDS)
+_TYPE_NAMES: dict[Any, OpType] = {"invoke": "invoke", "ok": "ok", "fail": "fail", "info": "info"}
+
+
+def op_from_mapping(d: Mapping[str, Any], index: int = -1) -> Op:
+    """:meth:`Op.from_dict`, tuned for readers: same checks, same errors.
+
+    Keys and strings may be :class:`jepsy.edn.Keyword`; ``type``, ``f`` and
+    a string ``process`` become plain ``str`` (``:nemesis`` -> ``"nemesis"``)."""
+    try:
+        process = d["process"]
+        typ = d["type"]
+        f = d["f"]
+    except KeyError as e:
+        raise HistoryError(f"op is missing the field {e.args[0]!r}: {_short(d)}") from None
+    try:
+        t = _TYPE_NAMES.get(typ)
+    except TypeError:
+        t = None
+    if t is None:
+        raise HistoryError(
+            f"op type must be one of invoke, ok, fail, info; got {typ!r}: {_short(d)}"
+        )
+    if type(process) is not int:
+        if isinstance(process, bool) or not isinstance(process, int | str):
+            raise HistoryError(
+                f"op process must be an int or a string; got {process!r}: {_short(d)}"
+            )
+        process = str(process) if isinstance(process, str) else int(process)
+    if type(f) is not str:
+        if f is None:
+            f = ""
+        elif isinstance(f, str):
+            f = str(f)
+        else:
+            raise HistoryError(f"op f must be a string; got {f!r}: {_short(d)}")
+    idx = d.get("index")
+    if type(idx) is not int:
+        if idx is None:
+            idx = index
+        elif isinstance(idx, bool) or not isinstance(idx, int):
+            raise HistoryError(f"op index must be an int; got {idx!r}: {_short(d)}")
+    tm = d.get("time")
+    if type(tm) is not int:
+        if tm is None:
+            tm = -1
+        elif isinstance(tm, bool) or not isinstance(tm, int | float) or tm != tm:
+            raise HistoryError(f"op time must be a number of nanoseconds; got {tm!r}: {_short(d)}")
+        else:
+            tm = int(tm)
+    node = d.get("node")
+    if node is not None and type(node) is not str:
+        node = str(node)
+    extra = None if d.keys() <= _FIELD_SET else {k: v for k, v in d.items() if k not in _FIELD_SET}
+    # Frozen dataclasses set fields through object.__setattr__ anyway; doing it
+    # here without the keyword call halves the cost of building an op.
+    op = _new(Op)
+    _set(op, "index", idx)
+    _set(op, "time", tm)
+    _set(op, "process", process)
+    _set(op, "type", t)
+    _set(op, "f", f)
+    _set(op, "value", d.get("value"))
+    _set(op, "node", node)
+    _set(op, "error", d.get("error"))
+    _set(op, "extra", extra)
+    return op
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 class History(Sequence[Op]):
@@ -378,53 +424,149 @@ def write_jsonl(history: Iterable[Op], path: str | os.PathLike[str] | IO[str]) -
         path.write("\n")
 
 
+def _iter_jsonl_located(src: str, *, tolerate_torn_tail: bool = True) -> Iterator[tuple[int, Op]]:
+    loads = json.loads
+    make = op_from_mapping
+    with open(src, "rb") as fh:
+        lineno = 0
+        for raw in fh:
+            lineno += 1
+            try:
+                d = loads(raw)
+            except ValueError as e:
+                if not raw.strip():
+                    continue
+                torn = tolerate_torn_tail and not raw.endswith(b"\n")
+                if torn:
+                    log.warning("%s:%d: ignoring a torn last line (%s)", src, lineno, e)
+                    return
+                if isinstance(e, UnicodeDecodeError):
+                    msg = f"not UTF-8 text ({e.reason} at byte {e.start} of the line)"
+                elif isinstance(e, json.JSONDecodeError):
+                    msg = f"not valid JSON ({e.msg} at column {e.colno})"
+                else:  # pragma: no cover - json raises only the two above
+                    msg = f"not valid JSON ({e})"
+                raise HistoryError(msg, source=src, line=lineno) from None
+            if type(d) is not dict:
+                if tolerate_torn_tail and not raw.endswith(b"\n"):
+                    log.warning("%s:%d: ignoring a torn last line", src, lineno)
+                    return
+                raise HistoryError(
+                    f"expected a JSON object (one op per line), got {_short(d)}",
+                    source=src,
+                    line=lineno,
+                )
+            try:
+                op = make(d, lineno - 1)
+            except HistoryError as e:
+                raise HistoryError(e.message, source=src, line=lineno) from None
+            yield lineno, op
+
+
 def iter_jsonl(path: str | os.PathLike[str], *, tolerate_torn_tail: bool = True) -> Iterator[Op]:
-    """Stream ops from a JSONL file.
+    """Stream ops from a JSONL file (not validated as a whole; see :func:`read_jsonl`).
 
     Blank lines are skipped.  A malformed line raises :class:`HistoryError`
     naming ``file:line``, except that with ``tolerate_torn_tail`` a last line
-    without its newline (a run killed mid-write) is silently dropped."""
-    src = os.fspath(path)
-    with open(src, encoding="utf-8") as fh:
-        lineno = 0
-        pending_err: HistoryError | None = None
-        for raw in fh:
-            lineno += 1
-            if pending_err is not None:
-                raise pending_err
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                err = HistoryError(
-                    f"not valid JSON ({e.msg} at column {e.colno})", source=src, line=lineno
-                )
-                if tolerate_torn_tail and not raw.endswith("\n"):
-                    pending_err = err
-                    continue
-                raise err from None
-            if not isinstance(d, dict):
-                raise HistoryError(
-                    f"expected a JSON object, got {_short(d)}", source=src, line=lineno
-                )
-            try:
-                yield Op.from_dict(d, index=lineno - 1)
-            except HistoryError as e:
-                raise HistoryError(e.message, source=src, line=lineno) from None
+    without its newline (a run killed mid-write) is dropped with a warning."""
+    for _line, op in _iter_jsonl_located(os.fspath(path), tolerate_torn_tail=tolerate_torn_tail):
+        yield op
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> History:
-    """Read and validate a JSONL history; ops without an index are numbered in order."""
+def history_from_located(
+    located: Iterable[tuple[int, Op]], source: str, text: str | None = None
+) -> History:
+    """A validated :class:`History` from ``(where, op)`` pairs read from ``source``.
+
+    ``where`` is a line number, or an offset into ``text`` when ``text`` is
+    given.  Ops are renumbered 0, 1, ... unless they all carry increasing
+    indexes.  A validation error is re-raised naming the op's line."""
+    ops: list[Op] = []
+    where: list[int] = []
+    for w, op in located:
+        where.append(w)
+        ops.append(op)
+    return _validated(ops, where.__getitem__, source, text)
+
+
+def _validated(
+    ops: list[Op], where: Callable[[int], int], source: str, text: str | None = None
+) -> History:
+    prev = -1
+    for op in ops:
+        if op.index <= prev:
+            ops = [op.replace(index=i) for i, op in enumerate(ops)]
+            break
+        prev = op.index
+    try:
+        return History(ops, source=source)
+    except HistoryError as e:
+        if e.index is None or e.line is not None:
+            raise
+        pos = bisect.bisect_left([op.index for op in ops], e.index)
+        if pos >= len(ops) or ops[pos].index != e.index:  # pragma: no cover - defensive
+            raise
+        w = where(pos)
+        line = w if text is None else text.count("\n", 0, w) + 1
+        raise HistoryError(e.message, source=source, line=line, index=e.index) from None
+
+
+def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn_tail: bool = True) -> History:
+    """Read and validate a JSONL history; ops without an index are numbered in order.
+
+    The whole file is decoded in one ``json.loads`` call when it is well
+    formed (several times faster than line by line); any problem sends it
+    through the line-by-line reader, which names the offending line."""
     src = os.fspath(path)
-    ops = list(iter_jsonl(src))
-    # Keep given indexes when they are all present and increase; otherwise renumber.
-    if any(op.index < 0 for op in ops) or not all(
-        b.index > a.index for a, b in itertools.pairwise(ops)
-    ):
-        ops = [op.replace(index=i) for i, op in enumerate(ops)]
-    return History(ops, source=src)
+    fast = _read_jsonl_bulk(src, tolerate_torn_tail=tolerate_torn_tail)
+    if fast is not None:
+        return fast
+    return history_from_located(
+        _iter_jsonl_located(src, tolerate_torn_tail=tolerate_torn_tail), src
+    )
+
+
+def _read_jsonl_bulk(src: str, *, tolerate_torn_tail: bool) -> History | None:
+    """The fast path of :func:`read_jsonl`; None when the slow path must decide."""
+    with open(src, "rb") as fh:
+        data = fh.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split("\n")
+    tail = lines.pop()  # "" when the file ends with a newline
+    if tail.strip():
+        if not tolerate_torn_tail:
+            return None
+        try:
+            d = _loads(tail)
+        except ValueError:
+            d = None
+        if type(d) is not dict:
+            return None  # the slow path drops it with a warning
+        lines.append(tail)
+    numbers: list[int] | None = None
+    if any(not line or line.isspace() for line in lines if len(line) < 8):
+        numbers = [i + 1 for i, line in enumerate(lines) if line.strip()]
+        lines = [line for line in lines if line.strip()]
+    try:
+        dicts = _loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        return None
+    if len(dicts) != len(lines):
+        return None  # a line held several values
+    make = op_from_mapping
+    ops = []
+    try:
+        for i, d in enumerate(dicts):
+            if type(d) is not dict:
+                return None
+            ops.append(make(d, i))
+    except HistoryError:
+        return None
+    where: Callable[[int], int] = (lambda i: i + 1) if numbers is None else numbers.__getitem__
+    return _validated(ops, where, src)
 
 
 # -- format dispatch --------------------------------------------------------
@@ -433,7 +575,7 @@ Format: TypeAlias = Literal["auto", "jsonl", "edn"]
 
 
 def detect_format(path: str | os.PathLike[str]) -> Literal["jsonl", "edn"]:
-    """``jsonl`` or ``edn`` by extension, else by the first non-blank character."""
+    """``jsonl`` or ``edn`` by extension (.jsonl .json .ndjson / .edn), else by content."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
@@ -445,7 +587,10 @@ def detect_format(path: str | os.PathLike[str]) -> Literal["jsonl", "edn"]:
     while head.startswith(b";"):
         nl = head.find(b"\n")
         head = b"" if nl < 0 else head[nl + 1 :].lstrip()
-    if head.startswith(b"{"):
+    # JSON objects start with a string key ({"process": ...}); EDN op maps with
+    # a keyword ({:process ...}), a record tag (#jepsen.history.Op{...}) or a
+    # vector or list of maps.
+    if head.startswith(b"{") and head[1:].lstrip()[:1] in (b'"', b"}"):
         return "jsonl"
     return "edn"
 

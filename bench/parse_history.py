@@ -1,0 +1,115 @@
+"""Benchmark: read 100,000-op histories from EDN and JSONL (target < 1 s each).
+
+Generates a register-like history (several processes, reads/writes/cas,
+with ``fail`` and ``info`` completions and nemesis events) into a temporary
+directory, writes it as ``history.jsonl`` and ``history.edn``, and times
+:func:`jepsy.history.read_history` on each (best of ``--repeat`` runs,
+in-process, including validation and History construction).
+
+    python bench/parse_history.py [--ops 100000] [--repeat 3] [--profile edn|jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jepsy.history import History, Op, read_history, write_history
+
+
+def generate(n_ops: int, *, processes: int = 10, seed: int = 45) -> History:
+    """About ``n_ops`` ops (invokes + completions) of a CAS-register workload."""
+    rng = random.Random(seed)
+    ops: list[Op] = []
+    open_: dict[int, Op] = {}
+    proc_of_thread = list(range(processes))
+    t = 0
+    while len(ops) < n_ops:
+        t += rng.randrange(1_000, 200_000)
+        if rng.random() < 0.002:
+            f = rng.choice(["start-partition", "stop-partition"])
+            ops.append(Op(index=len(ops), time=t, process="nemesis", type="info", f=f, value=None))
+            continue
+        thread = rng.randrange(processes)
+        p = proc_of_thread[thread]
+        inv = open_.pop(p, None)
+        if inv is None:
+            f = rng.choice(["read", "write", "cas"])
+            value: object = (
+                None
+                if f == "read"
+                else rng.randrange(5)
+                if f == "write"
+                else [rng.randrange(5), rng.randrange(5)]
+            )
+            op = Op(index=len(ops), time=t, process=p, type="invoke", f=f, value=value, node="n1")
+            open_[p] = op
+            ops.append(op)
+            continue
+        r = rng.random()
+        typ = "ok" if r < 0.8 else "fail" if r < 0.9 else "info"
+        value = rng.randrange(5) if inv.f == "read" and typ == "ok" else inv.value
+        error = None if typ == "ok" else "timeout" if typ == "info" else "cas-failed"
+        ops.append(
+            Op(
+                index=len(ops),
+                time=t,
+                process=p,
+                type=typ,
+                f=inv.f,
+                value=value,
+                node="n1",
+                error=error,
+            )
+        )
+        if typ == "info":
+            proc_of_thread[thread] = p + processes
+    return History(ops)
+
+
+def bench(path: Path, repeat: int) -> tuple[float, int]:
+    best = float("inf")
+    n = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        h = read_history(path)
+        best = min(best, time.perf_counter() - t0)
+        n = len(h)
+    return best, n
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ops", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", choices=["edn", "jsonl"])
+    args = ap.parse_args(argv)
+    h = generate(args.ops)
+    with tempfile.TemporaryDirectory(prefix="jepsy-bench-") as d:
+        paths = {"jsonl": Path(d) / "history.jsonl", "edn": Path(d) / "history.edn"}
+        for fmt, p in paths.items():
+            write_history(h, p, format="jsonl" if fmt == "jsonl" else "edn")
+        if args.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            read_history(paths[args.profile])
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+            return 0
+        worst = 0.0
+        for fmt, p in paths.items():
+            secs, n = bench(p, args.repeat)
+            worst = max(worst, secs)
+            size = p.stat().st_size / 1e6
+            print(f"{fmt:5s} {n} ops {size:.1f} MB: {secs:.3f} s  ({n / secs:,.0f} ops/s)")
+    return 0 if worst < 1.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

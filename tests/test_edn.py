@@ -1,0 +1,181 @@
+"""The EDN reader and writer (pure logic: no files)."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jepsy.edn import EdnError, Keyword, Symbol, dumps, loads, loads_all
+from jepsy.errors import HistoryError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("nil", None),
+        ("true", True),
+        ("false", False),
+        ("42", 42),
+        ("-7", -7),
+        ("+3", 3),
+        ("42N", 42),
+        ("1.5", 1.5),
+        ("-1e3", -1000.0),
+        ("2.5M", Decimal("2.5")),
+        ("1/3", Fraction(1, 3)),
+        ("##Inf", math.inf),
+        ("##-Inf", -math.inf),
+        ('"a\\"b\\\\c\\n\\t\\u00e9"', 'a"b\\c\n\té'),
+        ('"multi\nline"', "multi\nline"),
+        ("\\a", "a"),
+        ("\\newline", "\n"),
+        ("\\space", " "),
+        ("\\u00e9", "é"),
+        (":read", "read"),
+        (":jepsen.history/op", "jepsen.history/op"),
+        ("foo", "foo"),
+    ],
+)
+def test_scalars(text: str, expected: Any) -> None:
+    v = loads(text)
+    assert v == expected
+    assert type(v) is type(expected) or isinstance(v, str)
+
+
+def test_nan() -> None:
+    assert math.isnan(loads("##NaN"))
+
+
+def test_keywords_and_symbols_keep_their_kind() -> None:
+    v = loads("[:read foo ns/bar]")
+    assert v == ["read", "foo", "ns/bar"]
+    assert type(v[0]) is Keyword
+    assert type(v[1]) is Symbol
+    assert {"read": 1}[v[0]] == 1  # hashes like the plain string
+
+
+def test_collections() -> None:
+    assert loads("[1 [2 3] (4 5)]") == [1, [2, 3], [4, 5]]
+    assert loads("{:a 1, :b [1 2] :c {:d nil}}") == {"a": 1, "b": [1, 2], "c": {"d": None}}
+    assert loads("#{1 2 3}") == frozenset({1, 2, 3})
+    assert loads("#{[1 2] [3 4]}") == frozenset({(1, 2), (3, 4)})
+    assert loads("{[1 2] :x}") == {(1, 2): "x"}
+    assert loads("[]") == [] and loads("{}") == {} and loads("#{}") == frozenset()
+
+
+def test_whitespace_comments_and_discard() -> None:
+    text = """; a comment
+    [1,,2 ; trailing comment
+     #_ 3 #_[4 5] 6 #_ #_ 7 8 9]"""
+    assert loads(text) == [1, 2, 6, 9]
+    assert loads_all("#_ {:a 1} {:b 2} ;end") == [{"b": 2}]
+
+
+def test_tagged_literals() -> None:
+    assert loads('#inst "2020-01-01T00:00:00Z"') == "2020-01-01T00:00:00Z"
+    assert loads('#uuid "f81d4fae-7dec-11d0-a765-00a0c91e6bf6"').startswith("f81d")
+    rec = loads("#jepsen.history.Op{:index 0, :type :invoke}")
+    assert rec == {"index": 0, "type": "invoke"}
+    assert loads("#my/tag [1 2]") == [1, 2]
+    assert loads_all("#jepsen.history.Op{:a 1}\n#jepsen.history.Op{:a 2}") == [{"a": 1}, {"a": 2}]
+
+
+def _err(text: str) -> EdnError:
+    with pytest.raises(EdnError) as ei:
+        loads_all(text, source="f.edn")
+    assert isinstance(ei.value, HistoryError)
+    return ei.value
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ('[1\n"abc', 2, "unterminated string"),
+        ("[1 2\n 3}", 2, "'}' closes '[' opened at line 1"),
+        ("[1]\n]", 2, "closes nothing"),
+        ("[1\n{:a 1}", 2, "vector '[' opened at line 1 is not closed"),
+        ("{:a 1\n :b}", 1, "even number of forms"),
+        ("[#_]", 1, "#_ at line 1 is followed by ']'"),
+        ("[#foo]", 1, "#foo at line 1 is followed by ']'"),
+        ('\n\n"a\\qb"', 3, "unknown escape"),
+        ("\\bogus", 1, "unknown character literal"),
+        ("1.2.3", 1, "malformed number '1.2.3'"),
+        ("1/0", 1, "malformed number"),
+        ("#inst 5", 1, "#inst needs a string"),
+        ("#:ns{:a 1}", 1, "unknown dispatch"),
+        ("[1 @x]", 1, "unexpected character '@'"),
+        ("#_", 1, "'#_' opened at line 1 is not closed"),
+    ],
+)
+def test_errors_name_the_line(text: str, line: int, words: str) -> None:
+    e = _err(text)
+    assert e.source == "f.edn"
+    assert e.line == line
+    assert words in e.message
+    assert str(e).startswith(f"f.edn:{line}: ")
+
+
+def test_loads_wants_one_form() -> None:
+    with pytest.raises(EdnError, match="exactly one EDN form, found 2"):
+        loads("1 2")
+
+
+def test_dumps() -> None:
+    v = {
+        Keyword("f"): Keyword("cas"),
+        Keyword("value"): [1, (2, None)],
+        Keyword("s"): 'q"\n\x01',
+        Keyword("set"): frozenset({2, 1}),
+        Keyword("sym"): Symbol("x"),
+        Keyword("fl"): [1.5, math.inf, -math.inf, Decimal("2.5"), Fraction(1, 2), True, False],
+    }
+    text = dumps(v)
+    assert text.startswith('{:f :cas, :value [1 [2 nil]], :s "q\\"\\n\\u0001", :set #{1 2}')
+    back = loads(text)
+    assert back["value"] == [1, [2, None]]
+    assert back["s"] == 'q"\n\x01'
+    assert back["fl"] == [1.5, math.inf, -math.inf, Decimal("2.5"), Fraction(1, 2), True, False]
+    assert type(back["f"]) is Keyword and type(back["sym"]) is Symbol
+    assert dumps(math.nan) == "##NaN"
+    with pytest.raises(TypeError, match="cannot write a object"):
+        dumps(object())
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(),
+    st.from_regex(r"[a-z][a-z0-9?*!_-]{0,8}(/[a-z][a-z0-9-]{0,5})?", fullmatch=True).map(Keyword),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.from_regex(r"[a-z]{1,6}", fullmatch=True).map(Keyword), inner, max_size=4
+        ),
+    ),
+    max_leaves=12,
+)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b and (type(a) is Keyword) == (type(b) is Keyword)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_values)
+def test_round_trip(v: Any) -> None:
+    assert _same(loads(dumps(v)), v)

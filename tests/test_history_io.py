@@ -1,0 +1,320 @@
+"""Reading and writing history files: JSONL and Jepsen/Knossos EDN."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from jepsy.edn import EdnError, Keyword, write_edn_history
+from jepsy.errors import HistoryError
+from jepsy.history import (
+    History,
+    Op,
+    detect_format,
+    iter_jsonl,
+    read_history,
+    read_jsonl,
+    write_history,
+)
+from tests.conftest import need_shared_histories
+
+
+def _ops() -> list[Op]:
+    return [
+        Op(index=0, time=10, process=0, type="invoke", f="write", value=1, node="n1"),
+        Op(index=1, time=11, process=1, type="invoke", f="cas", value=[1, 2]),
+        Op(index=2, time=12, process=0, type="ok", f="write", value=1, node="n1"),
+        Op(index=3, time=13, process="nemesis", type="info", f="start-partition", value=None),
+        Op(index=4, time=14, process=1, type="info", f="cas", value=[1, 2], error="timeout"),
+        Op(index=5, time=15, process=6, type="invoke", f="read", value=None),
+        Op(
+            index=6,
+            time=16,
+            process=6,
+            type="fail",
+            f="read",
+            value=None,
+            error=Keyword("not-found"),
+            extra={"tag": "x"},
+        ),
+    ]
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+# -- EDN ----------------------------------------------------------------------
+
+KNOSSOS_STYLE = """; a Knossos-style file
+[{:process 4, :type :invoke, :f :write, :value 2}
+ {:process 4, :type :ok, :f :write, :value 2}
+ ; comment between ops
+ {:process :nemesis, :type :info, :f :start, :value nil}
+ {:process 6, :type :invoke, :f :cas, :value [1 4]}
+ {:process 6, :type :fail, :f :cas, :value [1 4], :error :cas-failed}]
+"""
+
+JEPSEN_03_STYLE = """#jepsen.history.Op{:index 0, :time 5, :type :invoke, :process 0, :f :read, :value nil}
+#jepsen.history.Op{:index 1, :time 9, :type :ok, :process 0, :f :read, :value 3, :node "n2"}
+"""
+
+
+def test_edn_vector_of_maps(tmp_path: Path) -> None:
+    h = read_history(_write(tmp_path, "h.edn", KNOSSOS_STYLE))
+    assert len(h) == 5
+    assert [op.index for op in h] == [0, 1, 2, 3, 4]
+    assert h[0].f == "write" and type(h[0].f) is str and type(h[0].type) is str
+    nem = h[2]
+    assert nem.process == "nemesis" and type(nem.process) is str and not nem.is_client
+    assert h[3].value == [1, 4]
+    assert h[4].error == "cas-failed" and type(h[4].error) is Keyword
+    assert h.completion(h[3]) == h[4]
+    assert h.source == str(tmp_path / "h.edn")
+
+
+def test_edn_list_and_stream_and_records(tmp_path: Path) -> None:
+    as_list = KNOSSOS_STYLE.replace("[{", "({").replace("}]", "})")
+    assert list(read_history(_write(tmp_path, "l.edn", as_list))) == list(
+        read_history(_write(tmp_path, "v.edn", KNOSSOS_STYLE))
+    )
+    stream = KNOSSOS_STYLE.replace("[{", "{").replace("}]", "}")
+    assert len(read_history(_write(tmp_path, "s.edn", stream))) == 5
+    h = read_history(_write(tmp_path, "r.edn", JEPSEN_03_STYLE))
+    assert [(op.index, op.time, op.type, op.value, op.node) for op in h] == [
+        (0, 5, "invoke", None, None),
+        (1, 9, "ok", 3, "n2"),
+    ]
+
+
+def test_edn_keeps_given_indexes_and_extra_fields(tmp_path: Path) -> None:
+    text = "{:index 3, :type :invoke, :process 0, :f :read, :tag :t1}\n" + (
+        "{:index 7, :type :ok, :process 0, :f :read, :value 1, :tag :t2}\n"
+    )
+    h = read_history(_write(tmp_path, "h.edn", text))
+    assert [op.index for op in h] == [3, 7]
+    assert h[1].extra == {"tag": "t2"}
+    assert h.completion(h[0]) == h[1]
+
+
+def test_edn_round_trip_keeps_keywords(tmp_path: Path) -> None:
+    h = History(_ops())
+    for vector in (False, True):
+        p = tmp_path / f"out-{vector}.edn"
+        write_edn_history(h, p, vector=vector)
+        text = p.read_text()
+        assert text.startswith("[{" if vector else "{:index 0, :time 10, :type :invoke")
+        assert ":process :nemesis" in text and ":error :not-found" in text
+        assert ':error "timeout"' in text and ":tag " in text
+        h2 = read_history(p)
+        assert list(h2) == list(h)
+        assert type(h2[6].error) is Keyword and type(h2[4].error) is str
+    write_edn_history([], tmp_path / "empty.edn", vector=True)
+    assert len(read_history(tmp_path / "empty.edn")) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("[{:process 0, :type :invoke, :f :read}\n 42]", 2, "element 1 is not an op map: 42"),
+        ("[{:process 0, :type :invoke, :f :read}\n [1 2]]", 2, "element 1 is not an op map"),
+        ("{:process 0, :f :read}", 1, "missing the field 'type'"),
+        ("\n{:process 0, :type :bogus, :f :read}", 2, "got Keyword('bogus')"),
+        ("{:process 1.5, :type :invoke, :f :read}", 1, "process must be an int or a string"),
+        ("{:process 0, :type :invoke, :f 7}", 1, "f must be a string"),
+        ("{:process 0, :type :invoke, :f :r, :time :x}", 1, "time must be a number"),
+        ("{:process 0, :type :invoke, :f :r, :index 1.5}", 1, "index must be an int"),
+        ("[{:process 0, :type :invoke, :f :r}\n{:process 0, :type :invoke", 2, "not closed"),
+        ('[{:process 0, :type :invoke, :f :r, :node "n1}]', 1, "unterminated string"),
+        ("[{:process 0, :type :invoke, :f :r}]]", 1, "closes nothing"),
+        (
+            "{:process 0, :type :invoke, :f :r}\n{:process 0, :type :invoke, :f :w}",
+            2,
+            "process 0 invoked 'w' while its 'r' (op 0) had not completed",
+        ),
+        ("\n\n{:process 3, :type :ok, :f :r}", 3, "completion of 'r' by process 3 has no"),
+        (
+            "{:process 0, :type :invoke, :f :r}\n{:process 0, :type :ok, :f :w}",
+            2,
+            "completion f 'w' differs from its invocation's f 'r'",
+        ),
+    ],
+)
+def test_edn_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:
+    p = _write(tmp_path, "bad.edn", text)
+    with pytest.raises(HistoryError) as ei:
+        read_history(p)
+    e = ei.value
+    assert (e.source, e.line) == (str(p), line), str(e)
+    assert words in e.message
+    assert str(e).startswith(f"{p}:{line}: ")
+
+
+def test_edn_syntax_errors_are_edn_errors(tmp_path: Path) -> None:
+    with pytest.raises(EdnError):
+        read_history(_write(tmp_path, "bad.edn", "[{:a 1]"))
+
+
+# -- JSONL --------------------------------------------------------------------
+
+
+def test_jsonl_round_trip_and_content(tmp_path: Path) -> None:
+    h = History(_ops())
+    p = tmp_path / "h.jsonl"
+    write_history(h, p)
+    lines = p.read_text().splitlines()
+    assert len(lines) == 7
+    assert json.loads(lines[3]) == {
+        "index": 3,
+        "time": 13,
+        "process": "nemesis",
+        "type": "info",
+        "f": "start-partition",
+        "value": None,
+    }
+    h2 = read_history(p)
+    assert list(h2) == list(h)
+    assert list(iter_jsonl(p)) == list(h)
+
+
+def test_jsonl_torn_last_line_is_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    h = History(_ops())
+    p = tmp_path / "h.jsonl"
+    write_history(h, p)
+    full = p.read_text()
+    p.write_text(full + '{"index":7,"time":17,"process":2,"ty')
+    with caplog.at_level(logging.WARNING, logger="jepsy.history"):
+        h2 = read_history(p)
+    assert list(h2) == list(h)
+    assert "torn last line" in caplog.text and ":8" in caplog.text
+    # A torn line that is valid JSON but not an object is dropped too.
+    p.write_text(full + "12")
+    assert len(read_history(p)) == 7
+    # A complete last line without its newline is kept.
+    p.write_text(full.rstrip("\n"))
+    assert len(read_history(p)) == 7
+    # Without tolerance it is an error naming the line.
+    p.write_text(full + '{"index":7,')
+    with pytest.raises(HistoryError, match=r"h\.jsonl:8: not valid JSON"):
+        read_jsonl(p, tolerate_torn_tail=False)
+
+
+def test_jsonl_blank_lines_and_missing_indexes(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "h.jsonl",
+        '\n{"process":0,"type":"invoke","f":"read"}\n  \n{"process":0,"type":"ok","f":"read","value":5}\n',
+    )
+    h = read_history(p)
+    assert [(op.index, op.type, op.value) for op in h] == [(0, "invoke", None), (1, "ok", 5)]
+    # Validation errors still name the right line with blank lines around.
+    p2 = _write(
+        tmp_path,
+        "h2.jsonl",
+        '\n{"process":0,"type":"invoke","f":"read"}\n\n{"process":0,"type":"ok","f":"write"}\n',
+    )
+    with pytest.raises(HistoryError) as ei:
+        read_history(p2)
+    assert ei.value.line == 4 and "differs" in ei.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        (
+            '{"process":0,"type":"invoke","f":"read"}\n{"process":0,"type":"bogus","f":"read"}\n',
+            2,
+            "bogus",
+        ),
+        ('{"process":0,"type":"invoke","f":"read"}\n{nope\n', 2, "not valid JSON"),
+        ('{"process":0,"type":"invoke","f":"read"}\n[1,2]\n', 2, "expected a JSON object"),
+        ('{"process":0,"type":"invoke","f":"read"} {"a":1}\n', 1, "not valid JSON (Extra data"),
+        ('{"process":0,"type":"invoke"}\n', 1, "missing the field 'f'"),
+        ('{"process":true,"type":"invoke","f":"r"}\n', 1, "process must be an int or a string"),
+        (
+            '{"process":0,"type":"invoke","f":"r"}\n{"process":0,"type":"invoke","f":"r"}\n',
+            2,
+            "invoked",
+        ),
+        ('{"process":0,"type":"ok","f":"r"}\n', 1, "has no invocation"),
+        ('{"index":5,"process":0,"type":"invoke","f":"r","time":"x"}\n', 1, "time must be"),
+    ],
+)
+def test_jsonl_errors_name_file_and_line(tmp_path: Path, body: str, line: int, words: str) -> None:
+    p = _write(tmp_path, "bad.jsonl", body)
+    with pytest.raises(HistoryError) as ei:
+        read_history(p)
+    assert (ei.value.source, ei.value.line) == (str(p), line), str(ei.value)
+    assert words in ei.value.message
+    assert str(ei.value).startswith(f"{p}:{line}: ")
+
+
+def test_jsonl_invalid_utf8_names_the_line(tmp_path: Path) -> None:
+    p = tmp_path / "bad.jsonl"
+    p.write_bytes(b'{"process":0,"type":"invoke","f":"r"}\n{"process":0,"type":"ok","f":"\xff"}\n')
+    with pytest.raises(HistoryError, match=r"bad\.jsonl:2: not UTF-8"):
+        read_history(p)
+
+
+# -- dispatch -----------------------------------------------------------------
+
+
+def test_format_detection(tmp_path: Path) -> None:
+    h = History(_ops())
+    a = tmp_path / "history"
+    write_history(h, a, format="edn")
+    assert detect_format(a) == "edn"
+    assert list(read_history(a)) == list(h)
+    b = tmp_path / "history.txt"
+    write_history(h, b, format="jsonl")
+    assert detect_format(b) == "jsonl"
+    assert list(read_history(b)) == list(h)
+    c = _write(tmp_path, "c", "; comment\n\n;more\n[{:process 0, :type :invoke, :f :r}]")
+    assert detect_format(c) == "edn"
+    assert detect_format(tmp_path / "x.ndjson") == "jsonl"
+    # An explicit format wins over the extension.
+    d = tmp_path / "odd.edn"
+    write_history(h, d, format="jsonl")
+    assert list(read_history(d, format="jsonl")) == list(h)
+    with pytest.raises(HistoryError):
+        read_history(d, format="edn")
+
+
+def test_read_history_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(HistoryError, match=r"nope\.jsonl: no such file"):
+        read_history(tmp_path / "nope.jsonl")
+    with pytest.raises(HistoryError, match="is a directory"):
+        read_history(tmp_path, format="jsonl")
+    p = _write(tmp_path, "h.edn", "[]")
+    with pytest.raises(HistoryError, match="unknown history format 'xml'"):
+        read_history(p, format="xml")  # type: ignore[arg-type]
+    q = tmp_path / "latin1.edn"
+    q.write_bytes(b'[{:process 0, :type :invoke, :f :r, :node "\xe9"}]')
+    with pytest.raises(HistoryError, match="not UTF-8"):
+        read_history(q)
+
+
+# -- the Knossos corpus -------------------------------------------------------
+
+
+def test_every_knossos_history_reads_and_round_trips(tmp_path: Path) -> None:
+    root = need_shared_histories() / "knossos"
+    manifest = json.loads((root / "MANIFEST.json").read_text())
+    assert len(manifest["files"]) == 122
+    for n, entry in enumerate(manifest["files"]):
+        h = read_history(root / entry["file"])
+        assert len(h) == entry["events"], entry["file"]
+        invokes = [op for op in h if op.is_client and op.is_invoke]
+        assert len(invokes) == entry["operations"], entry["file"]
+        pending = sum(1 for op in invokes if h.completion(op) is None)
+        assert pending == entry["unmatched_invokes"], entry["file"]
+        assert sum(1 for op in h if not op.is_client) == entry["nemesis_events"]
+        for fmt in ("edn", "jsonl") if n % 8 == 0 else ():  # a sample keeps this fast
+            out = tmp_path / f"rt.{fmt}"
+            write_history(h, out)
+            assert list(read_history(out)) == list(h), (entry["file"], fmt)
