@@ -41,11 +41,11 @@ The protocol (it follows ``jepsen.generator``)
   records (not sleeps or logs).  ``None`` means exhausted.
 
 Generators never mutate themselves: asking ``op`` again with the same
-context gives the same operation.  Randomness comes only from ``ctx.rng``
-(seeded from the test's seed), so :func:`simulate` is deterministic outright
-and a real run is deterministic up to the timing of completions.  (A
-re-asked generator may draw from ``ctx.rng`` again; only its *next* state
-depends on those draws, never the op it hands back.)
+context gives the same operation, except through ``ctx.rng``.  Randomness
+comes only from ``ctx.rng`` (seeded from the test's seed; generators draw
+from it while computing their next state, as Jepsen's do), so
+:func:`simulate` is deterministic outright and a real run is deterministic
+up to the timing of completions (a re-ask draws again).
 
 Interpreter contract (the runner and :func:`simulate` both follow it)
 ----------------------------------------------------------------------
@@ -236,7 +236,7 @@ class Context:
     free_threads: frozenset[Thread]
     workers: Mapping[Thread, Process]
     rng: random.Random = field(compare=False, repr=False)
-    _memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _memo: dict[Any, Any] | None = field(default=None, init=False, compare=False, repr=False)
 
     @classmethod
     def initial(
@@ -268,27 +268,31 @@ class Context:
     # -- queries --------------------------------------------------------
     def all_threads(self) -> list[Thread]:
         """Every thread of this context: client threads ascending, then named ones."""
-        return sorted(self.workers, key=_thread_key)
+        return list(_order(self.workers))
 
     def free_processes(self) -> list[Process]:
         """Processes of the free threads, in thread order."""
         w = self.workers
-        return [w[t] for t in sorted(self.free_threads, key=_thread_key)]
+        free = self.free_threads
+        return [w[t] for t in _order(w) if t in free]
 
     def some_free_process(self) -> Process | None:
         """The process of the lowest free thread (clients first), or None."""
         free = self.free_threads
         if not free:
             return None
-        best: Thread | None = None
-        for t in free:
-            if type(t) is int:
-                if best is None or type(best) is not int or t < best:
-                    best = t
-            elif best is None or (type(best) is not int and t < best):  # type: ignore[operator]
-                best = t
-        assert best is not None
-        return self.workers[best]
+        w = self.workers
+        for t in _order(w):
+            if t in free:
+                return w[t]
+        return None  # free threads outside workers: a malformed context
+
+    def _cache(self) -> dict[Any, Any]:
+        memo = self._memo
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_memo", memo)
+        return memo
 
     def process_of(self, thread: Thread) -> Process:
         """The process ``thread`` currently runs."""
@@ -321,7 +325,9 @@ class Context:
     def restrict(self, threads: Selector) -> Context:
         """A context that sees only ``threads`` (a collection, or a predicate on
         threads).  Returns ``self`` when nothing is hidden."""
-        memo = self._memo
+        if not (callable(threads) or isinstance(threads, frozenset | tuple)):
+            threads = frozenset(threads)
+        memo = self._cache()
         hit: Context | None = memo.get(threads)
         if hit is not None:
             return hit
@@ -390,6 +396,19 @@ class Context:
 
 _MISSING: Final = object()
 _RESTRICTED: dict[Any, tuple[Mapping[Thread, Process], frozenset[Thread] | None, Any]] = {}
+_ORDERS: dict[int, tuple[Mapping[Thread, Process], tuple[Thread, ...]]] = {}
+
+
+def _order(w: Mapping[Thread, Process]) -> tuple[Thread, ...]:
+    """The threads of ``w`` in thread order, cached per workers mapping."""
+    got = _ORDERS.get(id(w))
+    if got is not None and got[0] is w:
+        return got[1]
+    order = tuple(sorted(w, key=_thread_key))
+    if len(_ORDERS) > 512:
+        _ORDERS.clear()
+    _ORDERS[id(w)] = (w, order)
+    return order
 
 
 @runtime_checkable
@@ -479,6 +498,7 @@ class _Nil(_Gen):
 
 _NIL: Final = _Nil()
 
+_FAST_KEYS: Final = frozenset(("f", "value"))
 _TEMPLATE_KEYS = frozenset(("f", "value", "process", "node", "type", "time", "error", "index"))
 
 
@@ -605,6 +625,14 @@ class _Fn(_Gen):
         x = self.fn(test, ctx) if self.arity == 2 else self.fn()
         if x is None:
             return None
+        if type(x) is dict and x.keys() <= _FAST_KEYS and type(x.get("f")) is str:
+            p = ctx.some_free_process()
+            if p is None:
+                return (PENDING, self)
+            return (
+                Op(time=ctx.time, process=p, type="invoke", f=x["f"], value=x.get("value")),
+                self,
+            )
         g = lift(x)
         r = g.op(test, ctx)
         if r is None:
@@ -1039,7 +1067,7 @@ class _Mix(_Gen):
                 out.append(g2)
         if not changed:
             return self
-        return _Mix(tuple(out), -1)
+        return _Mix(tuple(out), self.i if len(out) == len(self.gens) else -1)
 
     def __repr__(self) -> str:
         return f"mix([{_rl(self.gens)}])"
@@ -1055,12 +1083,11 @@ def mix(gens: Sequence[GenLike]) -> Generator:
     return _Mix(tuple(lift(g) for g in gens))
 
 
-def _soonest(
-    results: list[OpResult], ctx: Context
-) -> tuple[int, bool]:  # (index of soonest action or -1, any pending)
+def _soonest(results: list[OpResult], ctx: Context, last: int) -> tuple[int, bool]:
+    """(index of the soonest action or -1, whether any is pending).  Ties go
+    round-robin: to the first tied index after ``last`` (pure, and fair)."""
     best = -1
     best_t = 0
-    ties = 0
     pending = False
     for i, r in enumerate(results):
         if r is None:
@@ -1070,34 +1097,33 @@ def _soonest(
             pending = True
             continue
         t = _time_of(a, ctx)
-        if best < 0 or t < best_t:
-            best, best_t, ties = i, t, 1
-        elif t == best_t:
-            ties += 1
-            if ctx.rng.randrange(ties) == 0:
-                best = i
+        if best < 0 or t < best_t or (t == best_t and best <= last < i):
+            best, best_t = i, t
     return best, pending
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class _Any(_Gen):
     gens: tuple[Generator, ...]
+    last: int = -1
 
     def op(self, test: Test, ctx: Context) -> OpResult:
         results = [g.op(test, ctx) for g in self.gens]
-        best, pending = _soonest(results, ctx)
+        best, pending = _soonest(results, ctx, self.last)
         if best < 0:
             return (PENDING, self) if pending else None
         r = results[best]
         assert r is not None
         out = []
+        last = -1
         for i, (g, ri) in enumerate(zip(self.gens, results, strict=True)):
             if i == best:
                 if r[1] is not None:
                     out.append(r[1])
+                last = len(out) - 1
             elif ri is not None:
                 out.append(g)
-        return (r[0], _Any(tuple(out)) if out else None)
+        return (r[0], _Any(tuple(out), last) if out else None)
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         out = []
@@ -1110,7 +1136,7 @@ class _Any(_Gen):
                 out.append(g2)
         if not changed:
             return self
-        return _Any(tuple(out)) if out else None
+        return _Any(tuple(out), self.last if len(out) == len(self.gens) else -1) if out else None
 
     def __repr__(self) -> str:
         return f"any_({_rl(self.gens)})"
@@ -1118,7 +1144,7 @@ class _Any(_Gen):
 
 def any_(*gens: GenLike) -> Generator:
     """All generators at once: each time, the soonest op any of them offers
-    (ties broken with ``ctx.rng``); every event goes to all of them."""
+    (ties taken round-robin); every event goes to all of them."""
     return _Any(tuple(lift(g) for g in gens))
 
 
@@ -1278,7 +1304,7 @@ class _EachThread(_Gen):
         best: tuple[Action, Generator | None] | None = None
         best_time = 0
         pending = False
-        for t in sorted(ctx.workers, key=_thread_key):
+        for t in _order(ctx.workers):
             g = per.get(t, self.gen)
             if g is None:
                 continue
@@ -1328,10 +1354,12 @@ def each_thread(gen: GenLike) -> Generator:
 class _Reserve(_Gen):
     counts: tuple[int, ...]
     gens: tuple[Generator | None, ...]  # len(counts) + 1; the last is the default
+    last: int = -1
 
     def _groups(self, ctx: Context) -> tuple[tuple[Thread, ...], ...]:
         key = ("reserve", self.counts)
-        got: tuple[tuple[Thread, ...], ...] | None = ctx._memo.get(key)
+        memo = ctx._cache()
+        got: tuple[tuple[Thread, ...], ...] | None = memo.get(key)
         if got is not None:
             return got
         threads = ctx.all_threads()
@@ -1342,7 +1370,7 @@ class _Reserve(_Gen):
             start += n
         groups.append(tuple(threads[start:]))
         res = tuple(groups)
-        ctx._memo[key] = res
+        memo[key] = res
         return res
 
     def op(self, test: Test, ctx: Context) -> OpResult:
@@ -1350,7 +1378,7 @@ class _Reserve(_Gen):
         results: list[OpResult] = []
         for g, grp in zip(self.gens, groups, strict=True):
             results.append(None if g is None or not grp else g.op(test, ctx.restrict(grp)))
-        best, pending = _soonest(results, ctx)
+        best, pending = _soonest(results, ctx, self.last)
         if best < 0:
             return (PENDING, self) if pending else None
         r = results[best]
@@ -1359,7 +1387,7 @@ class _Reserve(_Gen):
         gens[best] = r[1]
         if all(g is None for g in gens):
             return (r[0], None)
-        return (r[0], _Reserve(self.counts, tuple(gens)))
+        return (r[0], _Reserve(self.counts, tuple(gens), best))
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         t = ctx.thread_of(event.process)
@@ -1375,7 +1403,7 @@ class _Reserve(_Gen):
                     return self
                 gens = list(self.gens)
                 gens[i] = g2
-                return _Reserve(self.counts, tuple(gens))
+                return _Reserve(self.counts, tuple(gens), self.last)
         return self
 
     def __repr__(self) -> str:
