@@ -58,9 +58,8 @@ Everything below happens under one lock; a :class:`Context` may be reused
 while nothing changed.
 
 1. ``r = gen.op(test, ctx.with_time(now))``.
-2. ``r is None``: no more operations.  Wait for in-flight operations to
-   complete (handling each as in step 7, then asking again, since an update
-   may revive nothing but it is cheap); stop once every thread is free and
+2. ``r is None``: no new operations.  Let in-flight operations complete
+   (step 7, asking again after each); stop once every thread is free and
    ``gen.op`` still returns ``None``.
 3. ``r[0] is PENDING``: keep ``gen`` unchanged; wait for the next
    completion, or at most a short poll (10 ms), then go to 1.
