@@ -32,6 +32,7 @@ import base64
 import http.client
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -223,11 +224,14 @@ class EtcdClient:
       writes the appended lists; ``fail`` when a guard failed.
 
     ``serializable_reads`` makes reads local to the member (fast, possibly
-    stale).  ``timeout`` is the per-request client timeout in seconds."""
+    stale).  ``timeout`` is the per-request client timeout in seconds;
+    ``refused_backoff`` the pause after a refused connection before the op
+    completes ``fail``."""
 
     workload: str = "register"
     serializable_reads: bool = False
     timeout: float = 5.0
+    refused_backoff: float = 0.1
     port: int = CLIENT_PORT
     host: str | None = None
 
@@ -281,6 +285,10 @@ class _OpenEtcdClient:
                 return op.replace(type="fail", error=str(e))
             return op.replace(type="info", error=str(e))
         except (Refused, Indeterminate, EtcdError) as e:
+            if isinstance(e, Refused):
+                # A down member refuses at once; pausing briefly keeps workers from
+                # filling the history with tens of thousands of refusals.
+                time.sleep(self.proto.refused_backoff)
             if read_only or is_definite(e):
                 return op.replace(type="fail", error=error_name(e))
             return op.replace(type="info", error=error_name(e))
