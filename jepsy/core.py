@@ -58,6 +58,8 @@ class Test:
     - ``plot``: hints for reports, e.g. nemesis f's to shade and their colours.
     """
 
+    __test__ = False  # tell pytest this is not a test class
+
     name: str = "noop"
     nodes: tuple[str, ...] = ("n1", "n2", "n3", "n4", "n5")
     remote: Remote = field(default_factory=NoopRemote)

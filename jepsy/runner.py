@@ -637,9 +637,8 @@ class _Runner:
                     errors.append((n, e))
         if errors:
             n, e = errors[0]
-            if isinstance(e, JepsyError):
-                raise e
-            raise JepsyError(f"{what} failed on node {n}: {type(e).__name__}: {e}") from e
+            e.add_note(f"({what} on node {n})")
+            raise e
 
     def collect_logs(self) -> None:
         db = self.test.db
@@ -882,10 +881,8 @@ def check_run(test: Test, run_dir: RunDir, *, keep_old: bool = True) -> Result:
 
 
 def _write_report(path: Path) -> None:
-    try:
-        from jepsy.report import write_report  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return
+    from jepsy.report import write_report
+
     try:
         write_report(path)
     except Exception as e:
