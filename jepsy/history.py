@@ -443,7 +443,7 @@ def _iter_jsonl_located(src: str, *, tolerate_torn_tail: bool = True) -> Iterato
                 if isinstance(e, UnicodeDecodeError):
                     msg = f"not UTF-8 text ({e.reason} at byte {e.start} of the line)"
                 elif isinstance(e, json.JSONDecodeError):
-                    msg = f"not valid JSON ({e.msg} at column {e.colno})"
+                    msg = f"not valid JSON ({e.msg} at column {e.pos + 1})"
                 else:  # pragma: no cover - json raises only the two above
                     msg = f"not valid JSON ({e})"
                 raise HistoryError(msg, source=src, line=lineno) from None
