@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from jepsy.checkers.core import Result, merge_valid
 from jepsy.checkers.linearizable.explain import explain, explain_violation, jsonable
 from jepsy.checkers.linearizable.models import MODELS, Model, as_model, get_model
-from jepsy.checkers.linearizable.problem import Entry, build, collect
+from jepsy.checkers.linearizable.problem import Entry, Slot, build, pair, split_keys, to_entries
 from jepsy.checkers.linearizable.search import solve
 from jepsy.errors import ConfigError, ModelError
 
@@ -66,34 +66,44 @@ that, starting them costs more than the second core gives."""
 
 @dataclass(frozen=True)
 class Task:
-    """One independently checkable part: its label, model and entries."""
+    """One key (or the whole history): its label, model and paired ops.
+
+    Turning the ops into entries, splitting them by the model's
+    ``partition`` and searching all happen in :func:`check_key`, in a worker
+    process when there are many keys."""
 
     label: str
     model: Model
-    entries: list[Entry]
+    slots: list[Slot]
+    independent: bool
 
 
-def _split(history: Sequence[Any], model: Model, independent: bool) -> list[Task]:
-    tasks: list[Task] = []
-    parts = collect(history, independent=independent)
-    for key, entries in parts.items():
-        label = "" if key is None else str(jsonable(key))
-        groups = model.partition([(e.f, e.value) for e in entries])
-        if groups is None:
-            tasks.append(Task(label, model, entries))
-            continue
-        for i, g in enumerate(groups):
-            es = [entries[j] for j in g]
-            sub, calls = model.part_model([(e.f, e.value) for e in es])
-            name = _part_name(es, i)
-            tasks.append(
-                Task(
-                    f"{label}/{name}" if label else name,
-                    sub,
-                    [_with(e, c) for e, c in zip(es, calls, strict=True)],
-                )
-            )
-    return tasks
+def _tasks(history: Sequence[Any], model: Model, independent: bool) -> list[Task]:
+    parts = split_keys(pair(history), independent=independent)
+    return [
+        Task("" if key is None else str(jsonable(key)), model, slots, independent)
+        for key, slots in parts.items()
+    ]
+
+
+def check_key(task: Task, *, deadline: float, max_configs: int) -> list[tuple[str, dict[str, Any]]]:
+    """Check one task: (label, result) for it, or for each part of it."""
+    entries = to_entries(task.slots, independent=task.independent)
+    model = task.model
+    groups = model.partition([(e.f, e.value) for e in entries])
+    if groups is None:
+        return [
+            (task.label, check_task(entries, model, deadline=deadline, max_configs=max_configs))
+        ]
+    out = []
+    for i, g in enumerate(groups):
+        es = [entries[j] for j in g]
+        sub, calls = model.part_model([(e.f, e.value) for e in es])
+        name = _part_name(es, i)
+        label = f"{task.label}/{name}" if task.label else name
+        es = [_with(e, c) for e, c in zip(es, calls, strict=True)]
+        out.append((label, check_task(es, sub, deadline=deadline, max_configs=max_configs)))
+    return out
 
 
 def _with(e: Entry, call: tuple[str, Any]) -> Entry:
@@ -111,11 +121,10 @@ def _part_name(es: list[Entry], i: int) -> str:
 
 
 def check_task(
-    task: Task, *, deadline: float, max_configs: int, reduce: bool = True
+    entries: list[Entry], model: Model, *, deadline: float, max_configs: int, reduce: bool = True
 ) -> dict[str, Any]:
     """Check one part; a JSON-ready dict with ``valid`` and details."""
     t0 = time.perf_counter()
-    entries = task.entries
     d: dict[str, Any] = {
         "valid": True,
         "op_count": len(entries),
@@ -125,7 +134,7 @@ def check_task(
         d["seconds"] = 0.0
         return d
     try:
-        built = build(entries, task.model, reduce=reduce)
+        built = build(entries, model, reduce=reduce)
     except ModelError as e:
         d.update(valid="unknown", error=str(e), seconds=time.perf_counter() - t0)
         return d
@@ -162,14 +171,16 @@ def check_task(
 _WORK: list[Task] = []
 
 
-def _work(idx: list[int], deadline: float, max_configs: int) -> list[tuple[int, dict[str, Any]]]:
-    return [(i, check_task(_WORK[i], deadline=deadline, max_configs=max_configs)) for i in idx]
+def _work(
+    idx: list[int], deadline: float, max_configs: int
+) -> list[tuple[int, list[tuple[str, dict[str, Any]]]]]:
+    return [(i, check_key(_WORK[i], deadline=deadline, max_configs=max_configs)) for i in idx]
 
 
 def _run_tasks(
     tasks: list[Task], *, deadline: float, max_configs: int, processes: int | None
-) -> list[dict[str, Any]]:
-    total = sum(len(t.entries) for t in tasks)
+) -> list[tuple[str, dict[str, Any]]]:
+    total = sum(len(t.slots) for t in tasks)
     workers = processes if processes is not None else (os.cpu_count() or 1)
     use_pool = (
         workers > 1
@@ -178,20 +189,18 @@ def _run_tasks(
         and "fork" in multiprocessing.get_all_start_methods()
     )
     if not use_pool:
-        return [
-            check_task(t, deadline=deadline, max_configs=max_configs * max(1, workers))
-            for t in tasks
-        ]
+        mc = max_configs * max(1, workers)
+        return [r for t in tasks for r in check_key(t, deadline=deadline, max_configs=mc)]
     global _WORK
     # Balance by op count: biggest first, each to the lightest chunk.
     nchunks = min(len(tasks), workers * 4)
     chunks: list[list[int]] = [[] for _ in range(nchunks)]
     loads = [0] * nchunks
-    for i in sorted(range(len(tasks)), key=lambda i: -len(tasks[i].entries)):
+    for i in sorted(range(len(tasks)), key=lambda i: -len(tasks[i].slots)):
         j = loads.index(min(loads))
         chunks[j].append(i)
-        loads[j] += len(tasks[i].entries)
-    results: list[dict[str, Any]] = [{} for _ in tasks]
+        loads[j] += len(tasks[i].slots)
+    results: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in tasks]
     _WORK = tasks
     try:
         ctx = multiprocessing.get_context("fork")
@@ -202,7 +211,7 @@ def _run_tasks(
                     results[i] = r
     finally:
         _WORK = []
-    return results
+    return [r for rs in results for r in rs]
 
 
 class Linearizable:
@@ -244,10 +253,11 @@ class Linearizable:
         mem_mb = self.memory_limit_mb or DEFAULT_MEMORY_MB
         workers = self.processes or (os.cpu_count() or 1)
         max_configs = max(1000, mem_mb * 1024 * 1024 // BYTES_PER_CONFIG // workers)
-        tasks = _split(history, self.model, self.independent)
-        results = _run_tasks(
+        tasks = _tasks(history, self.model, self.independent)
+        labelled = _run_tasks(
             tasks, deadline=deadline, max_configs=max_configs, processes=self.processes
         )
+        results = [r for _, r in labelled]
         details: dict[str, Any] = {
             "model": self.model.name,
             "op_count": sum(r["op_count"] for r in results),
@@ -263,10 +273,10 @@ class Linearizable:
                 error = f"memory limit of {mem_mb} MB reached"
             else:
                 error = f"timeout after {limit} s"
-        multi = len(tasks) > 1 or any(t.label for t in tasks)
+        multi = len(labelled) > 1 or any(label for label, _ in labelled)
         if multi:
-            details["keys"] = {t.label: r for t, r in zip(tasks, results, strict=True)}
-            failures = [t.label for t, r in zip(tasks, results, strict=True) if r["valid"] is False]
+            details["keys"] = dict(labelled)
+            failures = [label for label, r in labelled if r["valid"] is False]
             details["failures"] = failures
             if failures:
                 first = details["keys"][failures[0]]

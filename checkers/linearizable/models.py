@@ -48,8 +48,17 @@ Call = tuple[str, Any]
 """One operation as a model sees it: ``(f, value)``."""
 
 
+_SCALARS = frozenset((int, str, float, bool, type(None)))
+
+
 def freeze(v: Any) -> Any:
     """A hashable copy of a JSON/EDN value (lists -> tuples, sets -> frozensets)."""
+    t = type(v)
+    if t in _SCALARS:
+        return v
+    if t is list or t is tuple:
+        sc = _SCALARS
+        return tuple([x if type(x) in sc else freeze(x) for x in v])
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, set | frozenset):

@@ -54,51 +54,90 @@ class Entry:
         return self.comp if self.comp is not None else self.inv
 
 
-def collect(history: Sequence[Op], *, independent: bool = False) -> dict[Hashable, list[Entry]]:
-    """Entries per key (key None unless ``independent``), sorted by call."""
-    open_: dict[Any, tuple[int, Op]] = {}
-    done: list[tuple[int, Op, int, Op | None]] = []
+Slot = list[Any]
+"""[invoke position, invoke op, completion position (-1 none, -2 fail), completion op]."""
+
+
+def pair(history: Sequence[Op]) -> list[Slot]:
+    """Client invocations with their completions, in invocation order."""
+    open_: dict[Any, Slot] = {}
+    done: list[Slot] = []
     for pos, op in enumerate(history):
         proc = op.process
-        if not isinstance(proc, int) or isinstance(proc, bool):
+        if type(proc) is not int:
             continue
         t = op.type
         if t == "invoke":
-            open_[proc] = (pos, op)
+            slot = [pos, op, -1, None]
+            done.append(slot)
+            open_[proc] = slot
         else:
             got = open_.pop(proc, None)
             if got is None:
                 continue
             if t == "ok":
-                done.append((got[0], got[1], pos, op))
-            elif t == "info":
-                done.append((got[0], got[1], -1, None))
-    for ipos, inv in open_.values():
-        done.append((ipos, inv, -1, None))
-    done.sort(key=lambda d: d[0])
-    parts: dict[Hashable, list[Entry]] = {}
-    for ipos, inv, cpos, comp in done:
-        iv = inv.value
-        cv = None if comp is None else comp.value
-        if independent:
-            if not isinstance(iv, list | tuple) or len(iv) != 2:
-                continue
-            key = freeze(iv[0])
-            iv = iv[1]
-            cv = cv[1] if isinstance(cv, list | tuple) and len(cv) == 2 else None
-        else:
-            key = None
-        if comp is not None:
-            value = cv if cv is not None else (None if inv.f in _READISH else iv)
-            ret = 2 * cpos
-        else:
-            value = iv
-            ret = INF
-        parts.setdefault(key, []).append(Entry(2 * ipos, ret, inv.f, freeze(value), inv, comp))
+                got[2] = pos
+                got[3] = op
+            elif t == "fail":
+                got[2] = -2
+    return done
+
+
+def split_keys(slots: list[Slot], *, independent: bool) -> dict[Hashable, list[Slot]]:
+    """Slots per key of ``[key value]`` values (one part, key None, unless ``independent``)."""
+    if not independent:
+        return {None: slots}
+    parts: dict[Hashable, list[Slot]] = {}
+    for slot in slots:
+        iv = slot[1].value
+        if (type(iv) is list or type(iv) is tuple) and len(iv) == 2:
+            k = iv[0]
+            if type(k) not in _SCALARS:
+                k = freeze(k)
+            got = parts.get(k)
+            if got is None:
+                parts[k] = [slot]
+            else:
+                got.append(slot)
     return parts
 
 
+def to_entries(slots: list[Slot], *, independent: bool) -> list[Entry]:
+    """Entries (ok and pending ops; fail dropped) of slots, values frozen,
+    unwrapped from ``[key value]`` when ``independent``."""
+    out: list[Entry] = []
+    readish = _READISH
+    scalars = _SCALARS
+    for ipos, inv, cpos, comp in slots:
+        if cpos == -2:
+            continue
+        iv = inv.value
+        if comp is not None:
+            cv = comp.value
+            if independent:
+                iv = iv[1]
+                cv = cv[1] if (type(cv) is list or type(cv) is tuple) and len(cv) == 2 else None
+            value = cv if cv is not None else (None if inv.f in readish else iv)
+            ret = cpos + cpos
+        else:
+            if independent:
+                iv = iv[1]
+            value = iv
+            ret = INF
+        if type(value) not in scalars:
+            value = freeze(value)
+        out.append(Entry(ipos + ipos, ret, inv.f, value, inv, comp))
+    return out
+
+
+def collect(history: Sequence[Op], *, independent: bool = False) -> dict[Hashable, list[Entry]]:
+    """Entries per key (key None unless ``independent``), sorted by call."""
+    parts = split_keys(pair(history), independent=independent)
+    return {k: to_entries(v, independent=independent) for k, v in parts.items()}
+
+
 _READISH = frozenset(("read", "get", "r", "dequeue"))
+_SCALARS = frozenset((int, str, float, bool, type(None)))
 
 
 @dataclass
@@ -112,7 +151,6 @@ class Built:
     model: Model
     states: list[Any] = field(default_factory=list)
     violation: tuple[Entry, str] | None = None
-    dropped: int = 0
 
     def state(self, sid: int) -> Any:
         return self.states[sid]
@@ -121,22 +159,20 @@ class Built:
 def build(entries: list[Entry], model: Model, *, reduce: bool = True) -> Built:
     """Turn one part's entries into a :class:`Problem` for ``model``."""
     live: list[Entry] = []
-    dropped = 0
     for e in entries:
         if e.pending:
             pv = model.pending(e.f, e.value)
             if pv is None:
-                dropped += 1
                 continue
             if pv != (e.f, e.value):
                 e = Entry(e.call, e.ret, pv[0], freeze(pv[1]), e.inv, e.comp)
         live.append(e)
     if type(model) in (Register, CASRegister):
-        return _build_register(live, model, reduce=reduce, dropped=dropped)
-    return _build_generic(live, model, dropped=dropped)
+        return _build_register(live, model, reduce=reduce)
+    return _build_generic(live, model)
 
 
-def _build_register(entries: list[Entry], model: Model, *, reduce: bool, dropped: int) -> Built:
+def _build_register(entries: list[Entry], model: Model, *, reduce: bool) -> Built:
     # The initial value is interned first, as NIL: the reductions treat it as
     # the value "written" before the history starts.
     init_value = model.init()
@@ -184,7 +220,6 @@ def _build_register(entries: list[Entry], model: Model, *, reduce: bool, dropped
         else:
             comp.append([e.call, e.ret, kd, a, b, n])
     violation = None
-    before = len(pend)
     if reduce:
         comp, pend, viol = reduce_register(comp, pend)
         if viol is not None:
@@ -204,14 +239,7 @@ def _build_register(entries: list[Entry], model: Model, *, reduce: bool, dropped
     )
     id_entries = [entries[r[5]] for r in comp] + [entries[r[4]] for r in pend]
     # A tightened pending op keeps its Entry (shown as the invocation).
-    return Built(
-        p,
-        id_entries,
-        model,
-        states,
-        violation,
-        dropped + before - len(pend) - (len(comp) - sum(1 for e in entries if not e.pending)),
-    )
+    return Built(p, id_entries, model, states, violation)
 
 
 def _preds(keys: list[Hashable]) -> list[int]:
@@ -223,7 +251,7 @@ def _preds(keys: list[Hashable]) -> list[int]:
     return out
 
 
-def _build_generic(entries: list[Entry], model: Model, *, dropped: int) -> Built:
+def _build_generic(entries: list[Entry], model: Model) -> Built:
     comp = [e for e in entries if not e.pending]
     pend = [e for e in entries if e.pending]
     ops = comp + pend
@@ -272,4 +300,4 @@ def _build_generic(entries: list[Entry], model: Model, *, dropped: int) -> Built
         init=init,
         gstep=gstep,
     )
-    return Built(p, ops, model, states, None, dropped)
+    return Built(p, ops, model, states, None)

@@ -155,6 +155,8 @@ def _classes(
         elif kd != READ:
             gen.append(masks[c])
     m = p.m
+    if not writes:
+        return [[]] * (m + 1), cas, gen
     last_obs: dict[int, int] = {}
     for k in range(m):
         if p.ckind[k] in (READ, CAS):
