@@ -210,7 +210,7 @@ def perf_plots(
     colors = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(fs)}
     end = max((op.time for op in history), default=0) / _NS
     total = sum(len(v) for v in lat.values())
-    keep = max(1, MAX_POINTS * 1.0 / max(1, total))
+    keep = min(1.0, MAX_POINTS / max(1, total))  # fraction of points drawn
     note = f"{total} ops" + (f", {MAX_POINTS} shown" if total > MAX_POINTS else "")
     lp = Plot(title="Latency", x_label="time (s)", y_label="latency (ms)", log_y=True, note=note)
     lp.x_range = (0.0, float(max(1, math.ceil(end))) if end > 0 else 1.0)
@@ -236,7 +236,7 @@ def perf_plots(
             label = f"{f} {typ}"
             lp.points(
                 label,
-                _thin(pts, max(1, int(len(pts) * min(1.0, keep)))),
+                _thin(pts, max(1, int(len(pts) * keep))),
                 color=colors[f],
                 marker=_MARKERS[typ],
             )

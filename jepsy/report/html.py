@@ -256,6 +256,10 @@ def _details_html(d: Mapping[str, Any], history: History | None, *, key: Any = N
     for k, v in d.items():
         if k in _SKIP or _scalar(v) or (k in linear_keys and _is_linear_failure(d)):
             continue
+        if k == "keys" and isinstance(v, Mapping):
+            shown = str(d.get("key")) if _is_linear_failure(d) else None
+            parts.append(_keys_html(v, history, skip=shown))
+            continue
         parts.append(_special(k, v, history))
     if d.get("traceback"):
         parts.append(
@@ -345,7 +349,9 @@ def _special(k: str, v: Any, history: History | None) -> str:
     return f"<details><summary>{esc(_human(k))}</summary><pre>{esc(_j(v))}</pre></details>"
 
 
-def _keys_html(keys: Mapping[str, Any], history: History | None) -> str:
+def _keys_html(keys: Mapping[str, Any], history: History | None, *, skip: str | None = None) -> str:
+    """Per-key verdicts, and the details of up to 3 failing keys (not ``skip``:
+    already drawn above)."""
     rows: list[list[Any]] = []
     pictures: list[str] = []
     for k, r in list(keys.items())[:300]:
@@ -355,7 +361,7 @@ def _keys_html(keys: Mapping[str, Any], history: History | None) -> str:
             f"{_human(n)} {x}" for n, x in r.items() if n.endswith("_count") and _scalar(x)
         )
         rows.append([esc(k), _badge(r.get("valid")), esc(summary or _inline(r.get("error") or ""))])
-        if r.get("valid") is False and len(pictures) < 3:
+        if r.get("valid") is False and len(pictures) < 3 and k != skip:
             pictures.append(
                 f'<div class="card"><h3>key <code>{esc(k)}</code> {_badge(False)}</h3>'
                 f"{_details_html(r, history, key=k)}</div>"

@@ -118,12 +118,22 @@ def _bars(
     details: Mapping[str, Any], history: History | None, key: Any
 ) -> tuple[list[_Bar], int | None, int | None]:
     """(bars, index of the failing op's invoke, index of previous ok's invoke)."""
+    if key is None and details.get("key") is not None:
+        key = details["key"]  # an independent history's failing key
     named = _ops_named(details)
     fail_i: int | None = None
     prev_i: int | None = None
     if history is not None and named:
         pairs: dict[int, tuple[Op, Op | None]] = {}
-        for d in named:
+        # The window is set by the failing op, the previous ok op and the
+        # pending ops; final-path ops only join when they fall inside it.
+        core = [details.get("op"), details.get("previous_ok")]
+        for c in details.get("configs") or []:
+            if isinstance(c, Mapping):
+                core.extend(c.get("pending") or [])
+        for d in core:
+            if not isinstance(d, Mapping):
+                continue
             idx = d.get("index")
             if isinstance(idx, int) and not isinstance(idx, bool):
                 p = _pair(history, idx)
@@ -138,6 +148,12 @@ def _bars(
                 p[1].time for p in pairs.values() if p[1] is not None
             ]
             lo, hi = min(times), max(times)
+            for d in named:
+                idx = d.get("index")
+                if isinstance(idx, int) and not isinstance(idx, bool):
+                    p = _pair(history, idx)
+                    if p is not None and p[0].time <= hi and (p[1] is None or p[1].time >= lo):
+                        pairs.setdefault(p[0].index, p)
             centre = pairs[fail_i][0].time if fail_i in pairs else (lo + hi) / 2
             unwrap = key is not None
             cands: list[tuple[Op, Op | None]] = list(pairs.values())
@@ -215,7 +231,7 @@ def linear_svg(
     events = sorted({b.t0 for b in bars} | {b.t1 for b in bars if b.t1 is not None})
     rank = {t: i for i, t in enumerate(events)}
     left, right, top, lane_h = 90, 40, 36, 34
-    step = max(34.0, 880.0 / max(1, len(events)))
+    step = max(34.0, 820.0 / max(1, len(events)))
     pw = step * len(events)
     width = int(left + pw + right)
     right_edge = left + pw + 10
