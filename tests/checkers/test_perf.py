@@ -5,6 +5,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from jepsy.checkers.perf import nemesis_intervals, perf, quantile
 from jepsy.core import noop_test
 from jepsy.history import History
@@ -124,3 +126,14 @@ def test_perf_escapes_hostile_f_and_handles_empty(tmp_path: Path) -> None:
     r = perf().check(noop_test(), History([]), {"dir": tmp_path})
     assert r.valid is True
     ET.fromstring((tmp_path / "rate.svg").read_text())
+
+
+def test_perf_thins_points_above_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jepsy.checkers.perf as perf_mod
+
+    monkeypatch.setattr(perf_mod, "MAX_POINTS", 50)
+    lat_svg, _, d = perf_mod.perf_plots(run_history(400))
+    assert d["throughput"]["ops"] == 400
+    markers = lat_svg.count("<circle") + lat_svg.count("<path") + lat_svg.count('width="5.6"')
+    assert 40 <= markers <= 70  # about 50 points plus legend markers
+    assert "50 shown" in lat_svg
