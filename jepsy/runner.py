@@ -228,6 +228,7 @@ class _Phase:
         self.stopping = False
         self.stop_reason = ""
         self.stop_at = 0.0
+        self.hard = False  # stopped by time limit, signal or crash (not just exhausted)
         self.live = 0
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -357,12 +358,12 @@ class _Runner:
                 return None
             gen = ph.gen
             if gen is None:
-                self._stop(ph, "generator exhausted")
+                self._stop(ph, "generator exhausted", hard=False)
                 return None
             res = gen.op(test, self.ctx(now))
             if res is None:
                 ph.gen = None
-                self._stop(ph, "generator exhausted")
+                self._stop(ph, "generator exhausted", hard=False)
                 return None
             action, gen2 = res
             if action is PENDING:
@@ -429,10 +430,11 @@ class _Runner:
         if delay > 0:
             w.cond.wait(min(delay, 1.0))
 
-    def _stop(self, ph: _Phase, reason: str) -> None:
-        if ph.stopping:
+    def _stop(self, ph: _Phase, reason: str, *, hard: bool = True) -> None:
+        if ph.stopping and (ph.hard or not hard):
             return
         ph.stopping = True
+        ph.hard = hard
         ph.stop_reason = reason
         ph.stop_at = time.monotonic()
         log.info("%s phase ending: %s", ph.name, reason)
@@ -457,7 +459,7 @@ class _Runner:
             while item is not None:
                 if isinstance(item, Sleep):
                     end = time.monotonic() + item.seconds
-                    while not ph.stopping and (left := end - time.monotonic()) > 0:
+                    while not ph.hard and (left := end - time.monotonic()) > 0:
                         time.sleep(min(left, 0.1))
                     with lock:
                         if w.superseded:
@@ -600,11 +602,14 @@ class _Runner:
         while True:
             if ph.done.wait(_WATCHDOG_TICK):
                 break
-            if self.stop_requested and not ph.stopping:
+            if self.stop_requested and not ph.hard:
                 with self.lock:
                     self._stop(ph, self.stop_requested)
+            if ph.deadline is not None and not ph.hard and self.now() >= ph.deadline:
+                with self.lock:
+                    self._stop(ph, "time limit")
             self._check_timeouts(ph)
-            if ph.stopping and time.monotonic() - ph.stop_at > grace:
+            if ph.hard and time.monotonic() - ph.stop_at > grace:
                 self._check_timeouts(ph, force=True)
                 break
             if self.progress is not None and time.monotonic() >= next_progress:
