@@ -1,0 +1,119 @@
+"""``jepsy test / analyze / list`` through click's CliRunner: exit codes and the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jepsy.cli import EXIT_BAD_ARGS, cli
+from jepsy.cli.run import worst_exit
+
+
+def _jepsy(*args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(cli, list(args))
+    return res.exit_code, res.output
+
+
+def test_list_names_everything() -> None:
+    code, out = _jepsy("list")
+    assert code == 0, out
+    for word in (
+        "register",
+        "set",
+        "memory",
+        "stale-reads",
+        "lost-writes",
+        "partition",
+        "linearizable",
+    ):
+        assert word in out, word
+
+
+def test_memory_register_is_valid_and_leaves_a_store(tmp_path: Path) -> None:
+    code, out = _jepsy(
+        "test", "--db", "memory", "--workload", "register", "--time-limit", "1",
+        "--rate", "300", "--store", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, out
+    assert "verdict: valid" in out
+    run = (tmp_path / "latest").resolve()
+    assert {"test.json", "history.jsonl", "results.json", "jepsy.log"} <= {
+        p.name for p in run.iterdir()
+    }
+
+
+def test_memory_bug_exits_1(tmp_path: Path) -> None:
+    code, out = _jepsy(
+        "test", "--db", "memory", "--workload", "register", "--time-limit", "2",
+        "--memory-bug", "stale-reads", "--seed", "1", "--store", str(tmp_path),
+    )  # fmt: skip
+    assert code == 1, out
+    assert "INVALID" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--db", "no-such-db"],
+        ["--workload", "no-such-workload"],
+        ["--workload", "./missing.py"],
+        ["--concurrency", "lots"],
+        ["--time-limit", "soon"],
+        ["--time-limit", "-1"],
+        ["-o", "no-equals-sign"],
+        ["--memory-bug", "typo"],
+        ["--nodes", "a", "--nodes-file", "x"],
+        ["--test-count", "0"],
+        ["--db", "memory", "--workload", "register", "--name", "bad/name"],
+    ],
+)
+def test_bad_arguments_exit_254(tmp_path: Path, args: list[str]) -> None:
+    code, out = _jepsy("test", "--store", str(tmp_path), "--time-limit", "1", *args)
+    assert code == EXIT_BAD_ARGS, out
+
+
+def test_test_count_runs_n_tests(tmp_path: Path) -> None:
+    code, out = _jepsy(
+        "test", "--workload", "set", "--time-limit", "0.5", "--rate", "200",
+        "--test-count", "2", "--store", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, out
+    runs = [p for p in (tmp_path / "memory-set").iterdir() if not p.is_symlink()]
+    assert len(runs) == 2
+    assert out.count("verdict: valid") == 2
+
+
+def test_analyze_rechecks_and_keeps_old_results(tmp_path: Path) -> None:
+    code, out = _jepsy(
+        "test", "--workload", "set", "--time-limit", "0.5", "--rate", "200",
+        "--store", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, out
+    code, out = _jepsy("analyze", "latest", "--store", str(tmp_path))
+    assert code == 0, out
+    run = (tmp_path / "latest").resolve()
+    assert len(list(run.glob("results.*.json"))) == 1  # the previous results kept
+    # an invalid history is invalid on re-check too
+    h = run / "history.jsonl"
+    ops = [json.loads(ln) for ln in h.read_text().splitlines()]
+    for op in ops:
+        if op["f"] == "read" and op["type"] == "ok":
+            op["value"] = []  # the final read lost every acknowledged add
+    h.write_text("".join(json.dumps(op) + "\n" for op in ops))
+    code, out = _jepsy("analyze", str(run))
+    assert code == 1, out
+
+
+def test_analyze_missing_run_is_bad_args(tmp_path: Path) -> None:
+    code, out = _jepsy("analyze", "nothing-here", "--store", str(tmp_path))
+    assert code == EXIT_BAD_ARGS and "no jepsy run" in out
+
+
+def test_worst_exit() -> None:
+    assert worst_exit([0, 2, 0]) == 2
+    assert worst_exit([2, 1, 0]) == 1
+    assert worst_exit([1, 255, 254]) == 255
+    assert worst_exit([]) == 0
