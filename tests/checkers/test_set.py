@@ -3,6 +3,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from jepsy.checkers.independent import independent
 from jepsy.checkers.set import set_checker, set_full
 from jepsy.core import noop_test
@@ -168,3 +171,36 @@ def test_set_full_unexpected_duplicated_unknown() -> None:
     assert r.details["duplicated"] == [{"value": 1, "count": 2}]
     assert set_full().check(noop_test(), h(*add(0, 1)), {}).valid == "unknown"
     assert repr(set_full()) == "set_full(linearizable=False)"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(["ok", "fail", "info", "pending"]), max_size=20),
+    st.data(),
+)
+def test_set_classification_property(outcomes: list[str], data: Any) -> None:
+    ops: list[tuple[Any, ...]] = []
+    acked, maybe = set(), set()
+    for i, o in enumerate(outcomes):
+        ops.append((i, "invoke", "add", i))
+        if o != "pending":
+            ops.append((i, o, "add", i))
+        if o == "ok":
+            acked.add(i)
+        elif o in ("info", "pending"):
+            maybe.add(i)
+    dropped = (
+        set(data.draw(st.lists(st.sampled_from(sorted(acked)), max_size=3))) if acked else set()
+    )
+    recovered = (
+        set(data.draw(st.lists(st.sampled_from(sorted(maybe)), max_size=5))) if maybe else set()
+    )
+    extra = set(data.draw(st.lists(st.integers(100, 105), max_size=2)))
+    read = sorted((acked - dropped) | recovered | extra)
+    ops += [(999, "invoke", "read", None), (999, "ok", "read", read)]
+    r = set_checker().check(noop_test(), h(*ops), {})
+    assert r.details["lost"] == sorted(dropped)
+    assert r.details["unexpected"] == sorted(extra)
+    assert r.details["recovered"] == sorted(recovered)
+    assert r.details["ok_count"] == len(acked - dropped)
+    assert r.valid is (not dropped and not extra)
