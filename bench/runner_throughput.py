@@ -1,0 +1,86 @@
+"""Runner throughput: recorded ops/s and peak RSS against ``--db memory``.
+
+For each concurrency (1, 10, 100 by default) a fresh subprocess runs the
+``register`` workload on the memory DB for ``--seconds`` (20 by default),
+with no rate limit and no checking, and prints one line:
+
+    concurrency=10 ops/s=... events/s=... rss_start_mb=... rss_end_mb=... peak_rss_mb=...
+
+``ops/s`` counts completed operations (one invoke + one completion each);
+``events/s`` counts history lines.  ``rss_start``/``rss_end`` are sampled
+at 10 % and at the end of the run: flat memory shows the history streams to
+disk instead of growing in RAM.  Run::
+
+    python bench/runner_throughput.py                 # 3 x 20 s
+    python bench/runner_throughput.py --seconds 5 --concurrency 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def one(concurrency: int, seconds: float) -> dict[str, float]:
+    import psutil
+
+    from jepsy.runner import build_test, run
+
+    proc = psutil.Process()
+    samples: list[tuple[float, int]] = []
+    with tempfile.TemporaryDirectory() as d:
+        test = build_test(
+            {
+                "db": "memory",
+                "workload": "register",
+                "concurrency": concurrency,
+                "time_limit": seconds,
+                "store": d,
+            }
+        )
+        t0 = time.monotonic()
+
+        def progress(stats: object) -> None:
+            samples.append((time.monotonic() - t0, proc.memory_info().rss))
+
+        r = run(test, progress=progress, progress_interval=0.5, handle_signals=False, check=False)
+        lines = r.ops
+    start = next((rss for t, rss in samples if t >= seconds * 0.1), samples[0][1] if samples else 0)
+    end = samples[-1][1] if samples else 0
+    return {
+        "concurrency": concurrency,
+        "ops/s": round(lines / 2 / seconds),
+        "events/s": round(lines / seconds),
+        "rss_start_mb": round(start / 2**20, 1),
+        "rss_end_mb": round(end / 2**20, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--concurrency", type=int, action="append")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.one is not None:
+        print(json.dumps(one(a.one, a.seconds)))
+        return
+    for c in a.concurrency or [1, 10, 100]:
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(c), "--seconds", str(a.seconds)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        d = json.loads(out.stdout.strip().splitlines()[-1])
+        print(" ".join(f"{k}={v}" for k, v in d.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
