@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +210,7 @@ class _OpenKVClient:
         try:
             answer = self._request(req)
         except NotSent as e:
+            time.sleep(0.1)  # a down node refuses at once: don't spin
             return op.replace(type="fail", error=f"not-sent: {e}")
         except (OSError, ValueError) as e:
             kind = "fail" if op.f == "read" else "info"
@@ -218,6 +220,8 @@ class _OpenKVClient:
                 return op.replace(type="ok", value=[k, answer.get("value")])
             return op.replace(type="ok")
         definite = answer.get("definite") or op.f == "read"
+        if str(answer.get("error", "")).startswith("primary unreachable"):
+            time.sleep(0.1)  # the primary is down: don't spin
         return op.replace(type="fail" if definite else "info", error=answer.get("error"))
 
 
