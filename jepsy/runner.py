@@ -965,10 +965,11 @@ def build_test(spec: Mapping[str, Any]) -> Test:
         raise ConfigError("no nodes given; use --nodes n1,n2,... or --nodes-file FILE")
     suite = get_suite(str(full["db"]))
     workload = get_workload(str(full["workload"]))
+    ops_of = workload.base or workload.name
     if workload.client is not None:
         client = workload.client(full)
-    elif workload.name in suite.workloads:
-        client = suite.make_client(workload.name, full)
+    elif ops_of in suite.workloads:
+        client = suite.make_client(ops_of, full)
     else:
         raise ConfigError(
             f"db {suite.name!r} does not support workload {workload.name!r}; it supports "

@@ -58,6 +58,8 @@ class Workload:
     - ``client(opts)``: optional; a client prototype that overrides the
       suite's (for workloads against your own system).
     - ``options``: option name -> doc (read from ``-o key=value``).
+    - ``base``: for a variant of a built-in workload (same ops, e.g. another
+      checker), that workload's name; suites supporting ``base`` serve it.
     """
 
     name: str
@@ -68,6 +70,7 @@ class Workload:
     final_generator: Callable[[Mapping[str, Any]], Generator | None] = _no_final
     client: Callable[[Mapping[str, Any]], Client] | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    base: str | None = None
 
 
 _WORKLOADS: dict[str, Workload] = {}
