@@ -34,6 +34,7 @@ ALLOWED = {
     "main",
     "footer",
     "section",
+    "nav",
     "div",
     "span",
     "h1",
