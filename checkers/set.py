@@ -37,6 +37,7 @@ By example::
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,8 +124,7 @@ class _Element:
     known: int | None = None  # time we know the element is in the set
     known_by: str = ""  # "add" or "read"
     last_present: int | None = None  # invoke time of the latest read that saw it
-    last_absent: int | None = None  # invoke time of the latest read after `known` missing it
-    absent_reads: int = 0
+    present_after: int = 0  # reads invoked after `known` that saw it
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,8 @@ class SetFull:
     element is lost, unexpected or duplicated, and, with
     ``linearizable=True``, no read was stale.  ``"unknown"`` when elements
     were attempted but none was stable or lost (no informative read).
+
+    Cost: one pass over the elements the reads hold, not reads x elements.
     """
 
     add_f: str = "add"
@@ -181,17 +183,16 @@ class SetFull:
                         e.known, e.known_by = comp.time, "read"
         read_sets = [(inv, set(vs)) for inv, vs in reads]
         read_sets.sort(key=lambda r: r[0].time)
+        times = [inv.time for inv, _ in read_sets]
+        # One pass over what the reads hold (not reads x elements): count the
+        # reads that began after each element was known and still saw it.
         for inv, present in read_sets:
             for v in present:
                 e = els[v]
-                if e.last_present is None or inv.time >= e.last_present:
-                    e.last_present = inv.time
-            # Absences only matter for reads that began after the element was known.
-            for v, e in els.items():
-                if v in present or e.known is None or inv.time < e.known:
-                    continue
-                e.absent_reads += 1
-                e.last_absent = inv.time
+                e.last_present = inv.time
+                if e.known is not None and inv.time >= e.known:
+                    e.present_after += 1
+        latest = read_sets[-1][1] if read_sets else set()
         stable: list[Any] = []
         stale: list[Any] = []
         lost: list[Any] = []
@@ -200,12 +201,14 @@ class SetFull:
         for v, e in els.items():
             if v not in attempts:
                 continue
-            if e.last_absent is None:
+            after = len(times) - bisect.bisect_left(times, e.known) if e.known is not None else 0
+            absent = after - e.present_after
+            if absent == 0:
                 (stable if e.last_present is not None else never_read).append(v)
-            elif e.last_present is not None and e.last_present > e.last_absent:
+            elif v in latest:  # missed by some read, seen again by the latest
                 stable.append(v)
                 stale.append(v)
-                stale_reads += e.absent_reads
+                stale_reads += absent
             else:
                 lost.append(v)
         unexpected = [v for v in els if v not in attempts]
