@@ -13,10 +13,12 @@ Layout per node (all under ``<node_dir>/redis``): ``redis-server`` on port
 ``n//2 + 1``, ``down-after-milliseconds 2000``.  Configs are written fresh
 for every run (Sentinel rewrites its own file).
 
-The client bound to node *n* asks *n*'s sentinel where the primary is and
-keeps its connection to that primary until an error, then asks again; so
-clients on the minority side follow their (stale) sentinel, as real
-clients would.
+The client bound to node *n* asks the sentinels where the primary is (the
+answer most give wins, *n*'s own breaks ties) and keeps its connection to
+that primary until an error, then asks again - as redis-py's Sentinel
+client does.  So clients connected to an isolated old primary keep writing
+to it.  Set and counter reads (whole-state reads, done after the heal)
+always ask afresh.
 
 Errors: connection refused, "READONLY", "no primary known", and other
 error replies -> ``fail`` (Redis rejected the command); timeouts and lost
@@ -300,7 +302,9 @@ class RedisClient:
             )
         port = getattr(test.db, "port", self.port)
         sport = getattr(test.db, "sentinel_port", self.sentinel_port)
-        return _OpenRedisClient(self, test.remote.address(node), port, sport)
+        own = test.remote.address(node)
+        sentinels = [own] + [test.remote.address(n) for n in test.nodes if n != node]
+        return _OpenRedisClient(self, own, port, sport, sentinels)
 
     def setup(self, test: Test) -> None:
         pass
@@ -316,8 +320,11 @@ class RedisClient:
 
 
 class _OpenRedisClient:
-    def __init__(self, proto: RedisClient, addr: str, port: int, sentinel_port: int) -> None:
+    def __init__(
+        self, proto: RedisClient, addr: str, port: int, sentinel_port: int, sentinels: list[str]
+    ) -> None:
         self.proto = proto
+        self.sentinels = sentinels
         self.addr = addr
         self.port = port
         self.sentinel_port = sentinel_port
@@ -344,18 +351,30 @@ class _OpenRedisClient:
             self.conn.close()
             self.conn = None
 
-    def _primary(self) -> redis.Redis:
-        if self.conn is None:
-            s = _conn(self.addr, self.sentinel_port, self.proto.timeout)
+    def _discover(self) -> tuple[str, int]:
+        """Ask every sentinel (this node's first) where the primary is; the
+        answer most of them give wins, this node's sentinel breaks ties."""
+        votes: dict[tuple[str, int], int] = {}
+        errors: list[str] = []
+        for addr in self.sentinels:
+            s = _conn(addr, self.sentinel_port, min(self.proto.timeout, 0.5))
             try:
                 got: Any = s.sentinel_get_master_addr_by_name(MASTER)
             except rexc.RedisError as e:
-                raise _NoPrimary(f"sentinel on {self.addr}: {e}") from e
+                errors.append(f"{addr}: {e}")
+                continue
             finally:
                 s.close()
-            if not got:
-                raise _NoPrimary(f"sentinel on {self.addr} knows no primary")
-            host, port = _text(got[0]), int(got[1])
+            if got:
+                key = (_text(got[0]), int(got[1]))
+                votes[key] = votes.get(key, 0) + 1
+        if not votes:
+            raise _NoPrimary("no sentinel named a primary: " + "; ".join(errors))
+        return max(votes, key=lambda k: votes[k])  # dicts keep order: own sentinel first
+
+    def _primary(self) -> redis.Redis:
+        if self.conn is None:
+            host, port = self._discover()
             self.primary = f"{host}:{port}"
             self.conn = redis.Redis(
                 host=host,
@@ -369,6 +388,8 @@ class _OpenRedisClient:
 
     def invoke(self, test: Test, op: Op) -> Op:
         reading = op.f in ("read",)
+        if reading and self.proto.workload in ("set", "counter"):
+            self._drop()  # whole-state reads go to the primary the sentinels name now
         try:
             out = self._invoke(op)
         except _NoPrimary as e:
