@@ -106,6 +106,20 @@ class Model:
         linearize it as soon as it matches, without trying alternatives)."""
         return False
 
+    def introduces(self, f: str, value: Any) -> Hashable | None:
+        """Opt-in pruning: the one value op ``f`` brings into the state (an
+        enqueued or added element), or None.  A model that defines it
+        promises: an op that :meth:`observes` ``v`` is legal only after some
+        op introducing ``v`` took effect, and an introduced value nobody
+        observes never makes a later op legal or illegal.  Then pending ops
+        introducing unobserved values are dropped, and an ok op observing a
+        value nothing introduces is a violation found without search."""
+        return None
+
+    def observes(self, f: str, value: Any) -> tuple[Hashable, ...]:
+        """The values an ok op ``f`` observes (see :meth:`introduces`)."""
+        return ()
+
     def describe_op(self, f: str, value: Any) -> str:
         return f"{f} {_show(value)}"
 
@@ -310,6 +324,12 @@ class SetModel(Model):
             return got == state, state
         raise ModelError(f"set has no operation {f!r}; use add or read")
 
+    def introduces(self, f: str, value: Any) -> Hashable | None:
+        return value if f == "add" else None
+
+    def observes(self, f: str, value: Any) -> tuple[Hashable, ...]:
+        return tuple(value or ()) if f in READ_FS else ()
+
     def pending(self, f: str, value: Any) -> Call | None:
         return None if f in READ_FS else (f, value)
 
@@ -343,6 +363,12 @@ class FIFOQueue(Model):
 
     def pending(self, f: str, value: Any) -> Call | None:
         return (_DEQ_ANY, None) if f == "dequeue" else (f, value)
+
+    def introduces(self, f: str, value: Any) -> Hashable | None:
+        return value if f == "enqueue" else None
+
+    def observes(self, f: str, value: Any) -> tuple[Hashable, ...]:
+        return (value,) if f == "dequeue" and value is not None else ()
 
 
 class UnorderedQueue(Model):
@@ -378,6 +404,12 @@ class UnorderedQueue(Model):
 
     def pending(self, f: str, value: Any) -> Call | None:
         return None if f == "dequeue" else (f, value)
+
+    def introduces(self, f: str, value: Any) -> Hashable | None:
+        return value if f == "enqueue" else None
+
+    def observes(self, f: str, value: Any) -> tuple[Hashable, ...]:
+        return (value,) if f == "dequeue" and value is not None else ()
 
     def describe_state(self, state: Any) -> str:
         return "{" + " ".join(f"{_show(v)}x{c}" for v, c in state) + "}"

@@ -251,7 +251,36 @@ def _preds(keys: list[Hashable]) -> list[int]:
     return out
 
 
+def _prune(entries: list[Entry], model: Model) -> tuple[list[Entry], tuple[Entry, str] | None]:
+    """Drop pending ops introducing values nobody observes; find ok ops
+    observing values nothing introduces (see ``Model.introduces``)."""
+    observed: set[Hashable] = set()
+    introduced: set[Hashable] = set()
+    for e in entries:
+        v = model.introduces(e.f, e.value)
+        if v is not None:
+            introduced.add(v)
+        if not e.pending:
+            observed.update(model.observes(e.f, e.value))
+    violation = None
+    for e in entries:
+        if not e.pending and violation is None:
+            for v in model.observes(e.f, e.value):
+                if v not in introduced:
+                    violation = (e, f"it observes {v!r}, which no operation could have produced")
+                    break
+    kept = [
+        e
+        for e in entries
+        if not e.pending or (v := model.introduces(e.f, e.value)) is None or v in observed
+    ]
+    return kept, violation
+
+
 def _build_generic(entries: list[Entry], model: Model) -> Built:
+    violation = None
+    if type(model).introduces is not Model.introduces:
+        entries, violation = _prune(entries, model)
     comp = [e for e in entries if not e.pending]
     pend = [e for e in entries if e.pending]
     ops = comp + pend
@@ -300,4 +329,4 @@ def _build_generic(entries: list[Entry], model: Model) -> Built:
         init=init,
         gstep=gstep,
     )
-    return Built(p, ops, model, states, None)
+    return Built(p, ops, model, states, violation)
