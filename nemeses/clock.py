@@ -18,8 +18,12 @@ Two ways to skew a node's wall clock, chosen by what the DB declares through
   Jepsen does.  Never on ``local`` or ``docker`` remotes: their nodes share
   this machine's clock.
 
-A DB that does not implement :class:`SupportsClockSkew`, or answers None
-(e.g. etcd here), makes :func:`package` raise :class:`ConfigError` up front.
+A DB that does not implement :class:`SupportsClockSkew` (or the short form,
+a boolean ``supports_clock`` attribute), or answers None / False (e.g. etcd
+here), makes :func:`package` raise :class:`ConfigError` up front.  A DB that
+says ``"shim"`` must really launch its daemon with :func:`clock_env` (or
+:func:`daemon_env`, which adds it only when the test runs the clock
+nemesis), or the skew has no effect.
 
 Ops (process ``"nemesis"``), all completing ``info``:
 
@@ -38,7 +42,7 @@ By example::
     class RedisDB:  # a DB suite
         def clock_skew_support(self): return "shim"
         def setup(self, test, node):
-            env = clock_env(test.remote, node)      # installs the shim on node
+            env = daemon_env(test, node)   # the shim's env when --nemesis has clock
             test.remote.spawn(node, ["redis-server", ...], env=env, log=...)
 
     pkg = package(db=RedisDB(), interval=10)
@@ -109,6 +113,17 @@ def clock_mode(db: DB | None, *, system_clock: bool = False) -> ClockSupport:
     if db is None:
         raise ConfigError(
             "nemesis 'clock' needs the DB to know how to skew its clock; no DB was given"
+        )
+    if not isinstance(db, SupportsClockSkew) and isinstance(
+        getattr(db, "supports_clock", None), bool
+    ):
+        # The short form DB suites may use: supports_clock = True means the shim.
+        if getattr(db, "supports_clock", False):
+            return "shim"
+        raise ConfigError(
+            f"nemesis 'clock' is not supported by {db!r}: the DB says its clock cannot be "
+            "skewed here (e.g. a Go binary reads the clock through the vDSO, so the "
+            "LD_PRELOAD shim has no effect); drop 'clock' from --nemesis"
         )
     if not isinstance(db, SupportsClockSkew):
         raise ConfigError(
@@ -307,6 +322,22 @@ def clock_env(remote: Remote, node: str) -> dict[str, str]:
         node, ["sh", "-c", '[ -e "$1" ] || printf "0\\n" > "$1"', "jepsy-clock", path], timeout=30
     )
     return {"LD_PRELOAD": so, ENV_FILE: path}
+
+
+def wants_clock(test: Test) -> bool:
+    """True when the test's spec asks for the clock nemesis (``"clock"`` among
+    ``spec["nemesis"]``, a list or a comma-separated string)."""
+    names = test.spec.get("nemesis") if test.spec else None
+    if names is None:
+        return False
+    items = names.split(",") if isinstance(names, str) else list(names)
+    return any(str(n).strip().lower() == "clock" for n in items)
+
+
+def daemon_env(test: Test, node: str) -> dict[str, str]:
+    """What a DB suite adds to its daemon's environment on ``node``:
+    :func:`clock_env` when the test runs the clock nemesis, else nothing."""
+    return clock_env(test.remote, node) if wants_clock(test) else {}
 
 
 # ---------------------------------------------------------------------------
@@ -563,9 +594,11 @@ __all__ = [
     "clock_env",
     "clock_file",
     "clock_mode",
+    "daemon_env",
     "install_shim",
     "package",
     "remove_shim",
     "shim_path",
+    "wants_clock",
     "write_offset",
 ]

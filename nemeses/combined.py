@@ -42,6 +42,22 @@ from jepsy.net import PARTITION_STRATEGIES
 FAULTS: tuple[str, ...] = ("partition", "kill", "pause", "clock", "packet-loss", "none")
 """Fault names :func:`package` accepts."""
 
+NEMESES: dict[str, str] = {
+    "none": "no faults",
+    "partition": "network partitions as iptables DROP rules (targets: one, halves, "
+    "random-halves, majority, minority-third, majorities-ring, bridge, primaries); "
+    "every heal is checked with real TCP connects",
+    "kill": "SIGKILL the DB process on target nodes, restart it an interval later "
+    "(needs a Killable DB)",
+    "pause": "SIGSTOP the DB process on target nodes, SIGCONT it an interval later "
+    "(needs a Pausable DB)",
+    "clock": "bump or strobe target nodes' wall clocks (LD_PRELOAD shim; needs a DB that "
+    "declares clock support), reset an interval later",
+    "packet-loss": "drop a random fraction of the packets around target nodes "
+    "(iptables statistic match), stop an interval later",
+}
+"""One line per fault for ``jepsy list``."""
+
 TARGETS: tuple[str, ...] = tuple(dict.fromkeys((*PARTITION_STRATEGIES, *NODE_SELECTORS)))
 """Every name accepted in ``targets``."""
 
@@ -62,10 +78,10 @@ def parse_names(names: str | Sequence[str]) -> list[str]:
 
 
 def package(
-    names: Sequence[str],
+    names: str | Sequence[str],
     *,
     interval: float = 10.0,
-    targets: Sequence[str] | None = None,
+    targets: str | Sequence[str] | None = None,
     db: DB | None = None,
     nodes: Sequence[str] = DEFAULT_NODES,
     packet_loss_probability: float = 0.2,
@@ -77,7 +93,7 @@ def package(
     - ``interval``: seconds between fault actions (each fault is held for
       about ``interval`` seconds, then healed).
     - ``targets``: partition strategies / node selectors (see the module
-      doc); None = each fault's defaults.
+      doc), a list or a comma-separated string; None = each fault's defaults.
     - ``db``: the DB under test, consulted up front for what it supports.
     - ``nodes``: the test's nodes (checked against what strategies need).
     - ``system_clock``: let ``clock`` set real node clocks on SSH hosts.
@@ -88,6 +104,8 @@ def package(
             f"nemesis interval must be a positive number of seconds; got {interval!r}"
         )
     tg: list[str] | None = None
+    if isinstance(targets, str):
+        targets = targets.split(",")
     if targets is not None:
         tg = [str(t).strip().lower().replace("_", "-") for t in targets if str(t).strip()]
         unknown = [t for t in tg if t not in TARGETS]
@@ -115,4 +133,4 @@ def package(
     return compose_packages(packages)
 
 
-__all__ = ["FAULTS", "TARGETS", "package", "parse_names"]
+__all__ = ["FAULTS", "NEMESES", "TARGETS", "package", "parse_names"]

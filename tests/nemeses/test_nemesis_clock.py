@@ -155,3 +155,27 @@ def test_bad_op_values_complete_as_info_with_an_error() -> None:
     assert done.type == "info" and "clock-strobe value must be" in done.error
     done = n.invoke(t, Op(process="nemesis", type="invoke", f="clock-bump", value={"n9": 1}))
     assert "not among" in done.error
+
+
+def test_daemon_env_only_when_the_clock_nemesis_runs() -> None:
+    t = noop_test(remote=NoopRemote(), spec={"nemesis": ["partition"]})
+    assert not clock.wants_clock(t)
+    assert clock.daemon_env(t, "n1") == {}
+    assert clock.wants_clock(noop_test(spec={"nemesis": "partition,clock"}))
+    assert clock.wants_clock(noop_test(spec={"nemesis": ["kill", "clock"]}))
+    assert not clock.wants_clock(noop_test())
+
+
+class ShortFormDB:
+    def __init__(self, supports: bool) -> None:
+        self.supports_clock = supports
+
+    def setup(self, test: object, node: str) -> None: ...
+
+    def teardown(self, test: object, node: str) -> None: ...
+
+
+def test_short_form_supports_clock_attribute() -> None:
+    assert clock.clock_mode(ShortFormDB(True)) == "shim"
+    with pytest.raises(ConfigError, match="cannot be skewed"):
+        clock.clock_mode(ShortFormDB(False))

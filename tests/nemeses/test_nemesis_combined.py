@@ -164,3 +164,18 @@ def test_combined_schedule_runs_every_fault_and_heals_at_the_end() -> None:
 
 def test_schedules_are_deterministic() -> None:
     assert simulate(ALL, seconds=200) == simulate(ALL, seconds=200)
+
+
+def test_targets_as_a_comma_separated_string() -> None:
+    pkg = combined.package("partition,kill", db=FullDB(), targets="bridge, one")
+    assert {"start-partition", "kill"} <= set(pkg.nemesis.fs())
+    assert set(combined.NEMESES) == set(combined.FAULTS)
+
+
+def test_the_real_etcd_suite_is_refused_for_clock() -> None:
+    from jepsy.dbs import get_suite
+
+    etcd = get_suite("etcd").make_db({})
+    with pytest.raises(ConfigError, match="'clock' is not supported"):
+        combined.package(["clock"], db=etcd)
+    combined.package(["partition", "kill", "pause"], db=etcd, targets=["primaries", "one"])
