@@ -154,3 +154,44 @@ def _apply(inv: dict[str, Any], state: Any) -> Any:
         inv["_succeeded"] = True
         return v[1]
     return state
+
+
+OpMaker = Any
+"""``(rng) -> (f, invoke value, ok value)``: one random operation."""
+
+
+def random_ops_history(
+    rng: random.Random,
+    make_op: OpMaker,
+    *,
+    n_ops: int = 6,
+    processes: int = 3,
+    p_info: float = 0.2,
+    p_fail: float = 0.1,
+) -> History:
+    """A random history of ops from ``make_op``, completions at random times."""
+    events: list[dict[str, Any]] = []
+    open_: dict[int, tuple[str, Any, Any]] = {}
+    procs = list(range(processes))
+    next_proc = processes
+    started = 0
+    guard = 0
+    while (started < n_ops or open_) and guard < 10_000:
+        guard += 1
+        p = rng.choice(procs)
+        if p in open_:
+            f, _iv, okv = open_.pop(p)
+            r = rng.random()
+            typ = "info" if r < p_info else "fail" if r < p_info + p_fail else "ok"
+            events.append({"process": p, "type": typ, "f": f, "value": okv})
+            if typ == "info":
+                procs[procs.index(p)] = next_proc
+                next_proc += 1
+        elif started < n_ops:
+            f, iv, okv = make_op(rng)
+            events.append({"process": p, "type": "invoke", "f": f, "value": iv})
+            open_[p] = (f, iv, okv)
+            started += 1
+    if events and rng.random() < 0.3:
+        events = events[: rng.randrange(len(events)) + 1]
+    return History.from_dicts(events)
