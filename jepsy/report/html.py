@@ -371,7 +371,19 @@ def _keys_html(keys: Mapping[str, Any], history: History | None, *, skip: str | 
                 f"{_details_html(r, history, key=k)}</div>"
             )
     table = _table(["key", "verdict", "summary"], rows, raw_cols=(0, 1, 2))
-    return "<h4>per key</h4>" + table + "".join(pictures)
+    verdicts: dict[str, int] = {}
+    for r in keys.values():
+        if isinstance(r, Mapping):
+            v = r.get("valid")
+            label = "valid" if v is True else "invalid" if v is False else "unknown"
+            verdicts[label] = verdicts.get(label, 0) + 1
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
+    summary = f"per key ({len(keys)} listed: {counts})"
+    if len(rows) > 20:
+        table = f"<details><summary>{esc(summary)}</summary>{table}</details>"
+    else:
+        table = f"<h4>{esc(summary)}</h4>{table}"
+    return table + "".join(pictures)
 
 
 def _checkers(results: Mapping[str, Any], history: History | None) -> str:

@@ -9,8 +9,8 @@ this module draws the ops around the failure as bars on a time axis, one
 lane per process, from each op's invoke to its completion (never-completed
 and ``info`` ops run to the right edge, hatched), the failing op in red and
 the previous ok op outlined in blue.  With the history at hand, every op
-overlapping that time window is drawn (at most 24, those closest to the
-failure); the time axis is ordinal (Porcupine's): invokes and completions
+overlapping that time window is drawn, then the ops just before it for
+context (at most 24 in all); the time axis is ordinal (Porcupine's): invokes and completions
 evenly spaced in their real order, so short ops stay readable; without it only the ops named in the explanation.
 
 :func:`failure_html` wraps the picture with the possible states and the
@@ -168,12 +168,22 @@ def _bars(
                     and _same_key(inv.value[0], key)
                 ):
                     continue
-                end = comp.time if comp is not None and not comp.is_info else hi
-                if inv.time <= hi and end >= lo:
+                if inv.time <= hi:
                     cands.append((inv, comp))
             named_set = set(pairs)
-            cands.sort(key=lambda p: (p[0].index not in named_set, abs(p[0].time - centre)))
-            bars = [_bar_from_pair(i, c, unwrap) for i, c in cands[:MAX_OPS]]
+
+            def rank(p: tuple[Op, Op | None]) -> tuple[int, float]:
+                inv, comp = p
+                end = comp.time if comp is not None and not comp.is_info else hi
+                if inv.index in named_set:
+                    return (0, 0.0)
+                if end >= lo:  # overlaps the window
+                    return (1, abs(inv.time - centre))
+                return (2, float(lo - end))  # context before it, nearest first
+
+            cands.sort(key=rank)
+            cands = cands[:MAX_OPS]
+            bars = [_bar_from_pair(i, c, unwrap) for i, c in cands]
             return bars, fail_i, prev_i
     # No history: draw the named ops at their recorded times.
     bars = []
