@@ -9,8 +9,8 @@ this module draws the ops around the failure as bars on a time axis, one
 lane per process, from each op's invoke to its completion (never-completed
 and ``info`` ops run to the right edge, hatched), the failing op in red and
 the previous ok op outlined in blue.  With the history at hand, every op
-overlapping that time window is drawn, then the ops just before it for
-context (at most 24 in all); the time axis is ordinal (Porcupine's): invokes and completions
+overlapping that time window is drawn (those nearest the failing op), and
+the 4 ops just before it for context (at most 20 in all); the time axis is ordinal (Porcupine's): invokes and completions
 evenly spaced in their real order, so short ops stay readable; without it only the ops named in the explanation.
 
 :func:`failure_html` wraps the picture with the possible states and the
@@ -34,7 +34,8 @@ from typing import Any
 from jepsy.history import History, Op
 from jepsy.report.svg import esc
 
-MAX_OPS = 24
+MAX_OPS = 20
+MAX_CONTEXT = 4  # ops drawn from before the window
 
 
 @dataclass
@@ -182,7 +183,8 @@ def _bars(
                 return (2, float(lo - end))  # context before it, nearest first
 
             cands.sort(key=rank)
-            cands = cands[:MAX_OPS]
+            before = [p for p in cands if rank(p)[0] == 2][:MAX_CONTEXT]
+            cands = [p for p in cands if rank(p)[0] < 2][: MAX_OPS - len(before)] + before
             bars = [_bar_from_pair(i, c, unwrap) for i, c in cands]
             return bars, fail_i, prev_i
     # No history: draw the named ops at their recorded times.
