@@ -122,17 +122,41 @@ _TYPE_SLOT = {"ok": 0, "fail": 1, "info": 2}
 _enc = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
 
 
+def _val(v: Any) -> str:
+    """JSON for a history value; plain ints, strings, None and short lists of them
+    without the json module's per-call overhead."""
+    t = type(v)
+    if t is int:
+        return str(v)
+    if v is None:
+        return "null"
+    if t is str:
+        return encode_basestring(v)
+    if t is list and len(v) <= 4:
+        parts = []
+        for x in v:
+            tx = type(x)
+            if tx is int:
+                parts.append(str(x))
+            elif x is None:
+                parts.append("null")
+            elif tx is list and len(x) <= 4 and all(type(y) is int for y in x):
+                parts.append("[" + ",".join([str(y) for y in x]) + "]")
+            else:
+                return _enc(v)
+        return "[" + ",".join(parts) + "]"
+    return _enc(v)
+
+
 def _line(op: Op) -> str:
     """``op_to_json(op)``, faster for the common shapes (the recording hot path)."""
     if op.extra:
         return op_to_json(op)
     p = op.process
     ps = str(p) if type(p) is int else encode_basestring(str(p))
-    v = op.value
-    vs = "null" if v is None else (str(v) if type(v) is int else _enc(v))
     s = (
         f'{{"index":{op.index},"time":{op.time},"process":{ps},"type":"{op.type}",'
-        f'"f":{encode_basestring(op.f)},"value":{vs}'
+        f'"f":{encode_basestring(op.f)},"value":{_val(op.value)}'
     )
     if op.node is not None:
         s += ',"node":' + encode_basestring(op.node)
@@ -252,6 +276,7 @@ class _Runner:
         self.progress_interval = progress_interval
         self.final_time_limit = final_time_limit
         self.lock = threading.Lock()
+        stats._lock = self.lock  # the counters change under the runner's lock
         self.t0 = time.monotonic_ns()
         self.rng = random.Random(test.seed)
         self.rate_rng = random.Random(test.seed ^ 0x5EED)
@@ -311,17 +336,16 @@ class _Runner:
         self.index += 1
         assert self.writer is not None
         self.writer.write_line(_line(op))
-        st = self.stats
         if op.type != "invoke":
-            with st._lock:
-                if op.process == NEMESIS:
-                    st.nemesis = _describe_nemesis(op)
-                else:
-                    st.ops += 1
-                    c = st.counts.get(op.f)
-                    if c is None:
-                        c = st.counts[op.f] = [0, 0, 0]
-                    c[_TYPE_SLOT[op.type]] += 1
+            st = self.stats  # st._lock is self.lock, held here
+            if op.process == NEMESIS:
+                st.nemesis = _describe_nemesis(op)
+            else:
+                st.ops += 1
+                c = st.counts.get(op.f)
+                if c is None:
+                    c = st.counts[op.f] = [0, 0, 0]
+                c[_TYPE_SLOT[op.type]] += 1
         ph = self.phase
         if ph is not None and ph.gen is not None:
             ph.gen = ph.gen.update(self.test, self.ctx(op.time), op)

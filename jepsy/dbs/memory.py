@@ -43,11 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 from jepsy.dbs import Suite, register_suite
 from jepsy.errors import ClientError, ConfigError
+from jepsy.history import Op, OpType
 
 if TYPE_CHECKING:
     from jepsy.client import Client
     from jepsy.core import Test
-    from jepsy.history import Op
 
 BUGS: Mapping[str, str] = {
     "stale-reads": "reads sometimes return the value before the key's latest write",
@@ -257,29 +257,47 @@ class MemoryClient:
         store = db.store
         f = op.f
         w = self.workload
+        typ: OpType = "ok"
+        value = op.value
         if w == "register":
-            k, v = op.value
+            k, v = value
             if f == "read":
-                return op.replace(type="ok", value=[k, store.read(k)])
-            if f == "write":
+                value = [k, store.read(k)]
+            elif f == "write":
                 store.write(k, v)
-                return op.replace(type="ok")
-            if f == "cas":
-                old, new = v
-                return op.replace(type="ok" if store.cas(k, old, new) else "fail")
+            elif f == "cas":
+                if not store.cas(k, v[0], v[1]):
+                    typ = "fail"
+            else:
+                return _unknown(op, w)
         elif w == "set":
             if f == "add":
-                store.set_add("set", op.value)
-                return op.replace(type="ok")
-            if f == "read":
-                return op.replace(type="ok", value=store.set_read("set"))
+                store.set_add("set", value)
+            elif f == "read":
+                value = store.set_read("set")
+            else:
+                return _unknown(op, w)
         elif w == "counter":
             if f == "add":
-                store.add("counter", op.value)
-                return op.replace(type="ok")
-            if f == "read":
-                return op.replace(type="ok", value=store.read("counter") or 0)
-        return op.replace(type="fail", error=f"memory db: unknown op {f!r} for workload {w!r}")
+                store.add("counter", value)
+            elif f == "read":
+                value = store.read("counter") or 0
+            else:
+                return _unknown(op, w)
+        else:
+            return _unknown(op, w)
+        # Built directly: cheaper than op.replace() on the recording hot path.
+        return Op(
+            index=op.index,
+            time=op.time,
+            process=op.process,
+            type=typ,
+            f=f,
+            value=value,
+            node=op.node,
+            error=None,
+            extra=op.extra,
+        )
 
     def teardown(self, test: Test) -> None:
         pass
@@ -289,6 +307,12 @@ class MemoryClient:
 
     def __repr__(self) -> str:
         return f"MemoryClient({self.workload!r})"
+
+
+def _unknown(op: Op, workload: str) -> Op:
+    return op.replace(
+        type="fail", error=f"memory db: unknown op {op.f!r} for workload {workload!r}"
+    )
 
 
 def _bugs(opts: Mapping[str, Any]) -> list[str]:
