@@ -265,6 +265,10 @@ class DockerRemote:
             destroy(self.cluster, docker_host=self.docker_host, client=self._client)
         self._cid = {}
         self._adopted = False
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
 
     # ------------------------------------------------------------------ Remote
 
@@ -331,8 +335,9 @@ class DockerRemote:
         try:
             out, err, timed_out = _exchange(raw, stdin, deadline=t0 + timeout + 5)
         finally:
-            with contextlib.suppress(Exception):
-                sock.close()
+            for closable in (sock, raw):
+                with contextlib.suppress(Exception):
+                    closable.close()
         code = api.exec_inspect(eid).get("ExitCode")
         elapsed = time.monotonic() - t0
         if timed_out or (code == 137 and elapsed >= timeout):

@@ -19,7 +19,7 @@ from tests.remotes import assert_clean, cluster, remote_fixture
 pytestmark = pytest.mark.integration
 
 SUBNETS = {"local": "10.91.1.0/24", "docker": "10.91.2.0/24", "ssh": "10.91.3.0/24"}
-remote = remote_fixture("jr", SUBNETS, kinds=("local", "ssh"))
+remote = remote_fixture("jr", SUBNETS, kinds=("local", "docker", "ssh"))
 
 NASTY = ["a b", "it's", '"q"', "$HOME", "; rm -rf /tmp/nothing", "*", "\\", "", "ünï"]
 
@@ -149,7 +149,7 @@ def test_nodes_reach_each_other(remote: Remote) -> None:
         signal_pid(remote, "n2", pid, "KILL")
 
 
-@pytest.mark.parametrize("kind", ["local", "ssh"])
+@pytest.mark.parametrize("kind", ["local", "docker", "ssh"])
 def test_cleanup_after_an_exception_leaves_nothing(kind: str) -> None:
     name = f"jrc{kind[0]}"
     pids: list[int] = []
