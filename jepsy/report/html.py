@@ -264,7 +264,7 @@ def _details_html(d: Mapping[str, Any], history: History | None, *, key: Any = N
             shown = str(d.get("key")) if _is_linear_failure(d) else None
             parts.append(_keys_html(v, history, skip=shown))
             continue
-        parts.append(_special(k, v, history))
+        parts.append(_special(k, v, history, total=d.get(f"{k}_count")))
     if d.get("traceback"):
         parts.append(
             f"<details><summary>traceback</summary><pre>{esc(_j(d['traceback']))}</pre></details>"
@@ -272,7 +272,8 @@ def _details_html(d: Mapping[str, Any], history: History | None, *, key: Any = N
     return "".join(parts)
 
 
-def _special(k: str, v: Any, history: History | None) -> str:
+def _special(k: str, v: Any, history: History | None, *, total: Any = None) -> str:
+    """``v`` (details key ``k``) as HTML; ``total``: the full count when ``v`` is a sample."""
     title = f"<h4>{esc(_human(k))}</h4>"
     if k == "by_f" and isinstance(v, Mapping):
         rows = [
@@ -327,8 +328,11 @@ def _special(k: str, v: Any, history: History | None) -> str:
     if isinstance(v, list) and all(_scalar(x) for x in v):
         if not v:
             return ""
-        shown = ", ".join(f"<code>{esc(_inline(x, 120))}</code>" for x in v[:MAX_LIST])
-        more = f" \u2026 ({len(v)} listed)" if len(v) > MAX_LIST else ""
+        shown = " ".join(f"<code>{esc(_inline(x, 120))}</code>" for x in v[:MAX_LIST])
+        n = total if isinstance(total, int) and total >= len(v) else len(v)
+        more = f" \u2026 ({min(len(v), MAX_LIST)} of {n} shown)" if n > MAX_LIST else ""
+        if MAX_LIST >= n > len(v):
+            more = f" \u2026 ({len(v)} of {n} shown)"
         return f"<p><strong>{esc(_human(k))}</strong>: {shown}{more}</p>"
     if isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
         cols: list[str] = []
