@@ -1012,13 +1012,8 @@ def build_test(spec: Mapping[str, Any]) -> Test:
     nem_final: Any = None
     plot: Mapping[str, Any] = {}
     if names:
-        try:
-            from jepsy.nemeses.combined import package  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise ConfigError(
-                f"nemesis {','.join(names)!r} is not available yet (jepsy.nemeses.combined); "
-                "use --nemesis none"
-            ) from None
+        from jepsy.nemeses.combined import package
+
         pkg = package(
             names,
             interval=float(full["nemesis_interval"]),

@@ -112,6 +112,20 @@ def test_analyze_missing_run_is_bad_args(tmp_path: Path) -> None:
     assert code == EXIT_BAD_ARGS and "no jepsy run" in out
 
 
+def test_nemesis_kill_and_pause_on_the_memory_db(tmp_path: Path) -> None:
+    code, out = _jepsy(
+        "test", "--workload", "register", "--time-limit", "2.5", "--rate", "300",
+        "--nemesis", "kill,pause", "--nemesis-interval", "0.5", "--op-timeout", "0.5",
+        "--store", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, out
+    h = (tmp_path / "latest" / "history.jsonl").read_text()
+    for f in ("kill", "pause", "start", "resume"):
+        assert f'"process":"nemesis","type":"info","f":"{f}"' in h, f
+    code, out = _jepsy("test", "--nemesis", "earthquake", "--store", str(tmp_path))
+    assert code == EXIT_BAD_ARGS and "earthquake" in out
+
+
 def test_worst_exit() -> None:
     assert worst_exit([0, 2, 0]) == 2
     assert worst_exit([2, 1, 0]) == 1
