@@ -317,24 +317,25 @@ class _OpenZooKeeperClient:
         path = f"/jepsy/{k}"
         t = self.proto.timeout
         if op.f == "read":
-            try:
-                data, stat = zk.get_async(path).get(timeout=t)
-            except kex.NoNodeError:
-                if self.proto.linearizable_reads:
+            for _ in range(3):  # a write may slip between get and check: try again
+                try:
+                    data, stat = zk.get_async(path).get(timeout=t)
+                except kex.NoNodeError:
+                    if not self.proto.linearizable_reads:
+                        return op.replace(type="ok", value=[k, None])
                     zk.sync_async(path).get(timeout=t)
                     try:
                         data, stat = zk.get_async(path).get(timeout=t)
                     except kex.NoNodeError:
                         return op.replace(type="ok", value=[k, None])
-                else:
-                    return op.replace(type="ok", value=[k, None])
-            if self.proto.linearizable_reads:
+                if not self.proto.linearizable_reads:
+                    return op.replace(type="ok", value=[k, _decode(data)])
                 tx = zk.transaction()
                 tx.check(path, stat.version)
                 results = tx.commit_async().get(timeout=t)
-                if not results or isinstance(results[0], Exception):
-                    return op.replace(type="fail", error="read-not-confirmed")
-            return op.replace(type="ok", value=[k, _decode(data)])
+                if results and not isinstance(results[0], Exception):
+                    return op.replace(type="ok", value=[k, _decode(data)])
+            return op.replace(type="fail", error="read-not-confirmed")
         if op.f == "write":
             data = _encode(v)
             try:
