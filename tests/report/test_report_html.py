@@ -234,6 +234,7 @@ def test_independent_keys_and_odd_details_render(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_chromium_renders_report(tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     need(chromium is not None, "needs the chromium binary (installed by scripts/setup-system.sh)")
