@@ -35,9 +35,12 @@ By example::
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -262,6 +265,30 @@ def wait_until(
         time.sleep(interval)
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises KeyboardInterrupt (as Ctrl-C does),
+    so ``with remote:`` and ``finally`` clean up on ``kill PID`` too.
+
+    Only the main thread can install signal handlers; elsewhere this does nothing.
+
+        with sigterm_as_interrupt(), make_remote("local", nodes) as r:
+            ...   # SIGTERM, Ctrl-C or an exception: r.teardown() runs
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 REMOTE_KINDS = ("local", "docker", "ssh", "noop")
 
 
@@ -309,5 +336,6 @@ __all__ = [
     "pid_state",
     "raise_for_exit",
     "signal_pid",
+    "sigterm_as_interrupt",
     "wait_until",
 ]
