@@ -194,15 +194,20 @@ def _build_register(entries: list[Entry], model: Model, *, reduce: bool) -> Buil
     pend: list[list[int]] = []
     reads = {"read", "get", "r"}
     writes = {"write", "put", "w"}
+    get = ids.get
     for n, e in enumerate(entries):
         f = e.f
         b = 0
         if f in reads:
             kd = READ
-            a = intern(e.value)
+            a = get(e.value)
+            if a is None:
+                a = intern(e.value)
         elif f in writes:
             kd = WRITE
-            a = intern(e.value)
+            a = get(e.value)
+            if a is None:
+                a = intern(e.value)
         elif f == "cas" and cas_ok:
             v = e.value
             if not isinstance(v, tuple) or len(v) != 2:
@@ -215,7 +220,7 @@ def _build_register(entries: list[Entry], model: Model, *, reduce: bool) -> Buil
                 f"model {model.name!r} has no operation {f!r} (op {e.inv.index}); "
                 "use read, write" + (" or cas" if cas_ok else "")
             )
-        if e.pending:
+        if e.ret >= INF:
             pend.append([e.call, kd, a, b, n])
         else:
             comp.append([e.call, e.ret, kd, a, b, n])
@@ -224,12 +229,15 @@ def _build_register(entries: list[Entry], model: Model, *, reduce: bool) -> Buil
         comp, pend, viol = reduce_register(comp, pend)
         if viol is not None:
             violation = (entries[viol[0]], viol[1])
+    cols: list[list[int]] = (
+        [list(c) for c in zip(*comp, strict=True)] if comp else [[] for _ in range(6)]
+    )
     p = Problem(
-        ccall=[r[0] for r in comp],
-        cret=[r[1] for r in comp],
-        ckind=[r[2] for r in comp],
-        ca=[r[3] for r in comp],
-        cb=[r[4] for r in comp],
+        ccall=cols[0],
+        cret=cols[1],
+        ckind=cols[2],
+        ca=cols[3],
+        cb=cols[4],
         pcall=[r[0] for r in pend],
         pkind=[r[1] for r in pend],
         pa=[r[2] for r in pend],

@@ -61,32 +61,42 @@ def reduce_register(
             writers[b] = writers.get(b, 0) + 1
             observers[a] = observers.get(a, 0) + 1
 
-    # Rules 2 and 3 to a fixpoint.
+    # Rules 2 and 3 to a fixpoint, with a worklist: an op is looked at again
+    # only when a count it depends on drops to 1 or 0, so this is O(n).
     alive = [True] * len(pend)
-    changed = True
-    rounds = 0
-    while changed and rounds < 10_000:
-        changed = False
-        rounds += 1
-        for i, (_c, kd, a, b, _e) in enumerate(pend):
-            if not alive[i]:
-                continue
-            if kd == CAS:
-                self_w = 1 if a == b else 0
-                if a != NIL and writers.get(a, 0) - self_w <= 0:
-                    drop = True  # rule 2: nobody else writes the expected value
-                else:
-                    drop = observers.get(b, 0) - self_w <= 0  # rule 3
+    by_from: dict[int, list[int]] = {}  # pending CAS by expected value
+    by_to: dict[int, list[int]] = {}  # pending writers by written value
+    for i, (_c, kd, a, b, _e) in enumerate(pend):
+        if kd == CAS:
+            by_from.setdefault(a, []).append(i)
+            by_to.setdefault(b, []).append(i)
+        else:
+            by_to.setdefault(a, []).append(i)
+    work = list(range(len(pend)))
+    while work:
+        i = work.pop()
+        if not alive[i]:
+            continue
+        _c, kd, a, b, _e = pend[i]
+        if kd == CAS:
+            self_w = 1 if a == b else 0
+            if a != NIL and writers.get(a, 0) - self_w <= 0:
+                drop = True  # rule 2: nobody else writes the expected value
             else:
-                drop = observers.get(a, 0) <= 0  # rule 3
-            if drop:
-                alive[i] = False
-                changed = True
-                if kd == CAS:
-                    writers[b] -= 1
-                    observers[a] -= 1
-                else:
-                    writers[a] -= 1
+                drop = observers.get(b, 0) - self_w <= 0  # rule 3
+        else:
+            drop = observers.get(a, 0) <= 0  # rule 3
+        if not drop:
+            continue
+        alive[i] = False
+        w = b if kd == CAS else a
+        writers[w] -= 1
+        if writers[w] <= 1:
+            work.extend(by_from.get(w, ()))
+        if kd == CAS:
+            observers[a] -= 1
+            if observers[a] <= 1:
+                work.extend(by_to.get(a, ()))
     pend = [row for row, ok in zip(pend, alive, strict=True) if ok]
 
     # Rule 4: the only writer of an observed value gets a deadline.
@@ -116,29 +126,28 @@ def reduce_register(
 def _precheck(comp: list[CompRow], pend: list[PendRow]) -> tuple[int, str] | None:
     """Rule 5, in O(n log n): the earliest-returning ok observer that cannot
     see its value."""
-    # Writers of each value: (call, ret) sorted by call, with prefix max of ret.
-    wr: dict[int, list[tuple[int, int, int]]] = {NIL: [(-2, -1, -1)]}
-    for c, r, kd, a, b, e in comp:
+    # Writers of each value by call, with the running max of their returns.
+    writers: list[tuple[int, int, int]] = []
+    for c, r, kd, a, b, _e in comp:
         if kd == WRITE:
-            wr.setdefault(a, []).append((c, r, e))
+            writers.append((c, r, a))
         elif kd == CAS:
-            wr.setdefault(b, []).append((c, r, e))
-    for c, kd, a, b, e in pend:
-        v = a if kd == WRITE else b
-        wr.setdefault(v, []).append((c, INF, e))
-    wcalls: dict[int, list[int]] = {}
-    wmax: dict[int, list[int]] = {}
-    for v, rows in wr.items():
-        rows.sort()
-        calls = []
-        mx = []
-        cur = -(1 << 62)
-        for c, r, _e in rows:
+            writers.append((c, r, b))
+    for c, kd, a, b, _e in pend:
+        writers.append((c, INF, a if kd == WRITE else b))
+    writers.sort()  # two sorted runs: a merge
+    wcalls: dict[int, list[int]] = {NIL: [-2]}
+    wmax: dict[int, list[int]] = {NIL: [-1]}
+    for c, r, v in writers:
+        calls = wcalls.get(v)
+        if calls is None:
+            wcalls[v] = [c]
+            wmax[v] = [r]
+        else:
             calls.append(c)
-            cur = max(cur, r)
-            mx.append(cur)
-        wcalls[v] = calls
-        wmax[v] = mx
+            mx = wmax[v]
+            last = mx[-1]
+            mx.append(r if r > last else last)
     # Effective ops (must take effect) by call, with suffix min of ret.
     eff = [(c, r) for c, r, kd, _a, _b, _e in comp if kd != READ]  # comp is sorted by call
     ecalls = [c for c, _ in eff]
