@@ -132,6 +132,15 @@ def _val(v: Any) -> str:
         return "null"
     if t is str:
         return encode_basestring(v)
+    if t is list and len(v) == 2 and type(v[0]) is int:  # independent [key, v]
+        a, b = v
+        tb = type(b)
+        if tb is int:
+            return f"[{a},{b}]"
+        if b is None:
+            return f"[{a},null]"
+        if tb is list and len(b) == 2 and type(b[0]) is int and type(b[1]) is int:
+            return f"[{a},[{b[0]},{b[1]}]]"
     if t is list and len(v) <= 4:
         parts = []
         for x in v:

@@ -357,3 +357,19 @@ def test_parse_concurrency() -> None:
         parse_concurrency("x", 5)
     with pytest.raises(Exception, match="at least 1"):
         parse_concurrency("0", 5)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 1, -3, "a\"b\\", "ü", 1.5, True, [1, None], [3, [1, 2]], [1, [None, 2]], [1, [1, 2, 3]],
+     [1, "x"], [1, True], [True], [1, 2, 3, 4, 5], {"a": [1]}, [[1, 2], 3]],
+)  # fmt: skip
+def test_fast_history_lines_match_op_to_json(value: Any) -> None:
+    import json
+
+    from jepsy.history import op_to_json
+    from jepsy.runner import _line
+
+    for process, error in ((0, None), ("nemesis", {"why": "x"})):
+        op = Op(index=4, time=5, process=process, type="ok", f="r\\w", value=value, error=error)
+        assert json.loads(_line(op)) == json.loads(op_to_json(op))
