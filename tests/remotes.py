@@ -117,6 +117,7 @@ def start_sshd(local: LocalRemote, workdir: Path) -> dict[str, Any]:
     host_pub = Path(f"{keys['host']}.pub").read_text().split()
     known = workdir / "known_hosts"
     lines = []
+    pids: dict[str, int] = {}
     for node in local.nodes():
         addr = local.address(node)
         cfg = workdir / f"sshd_config.{node}"
@@ -126,11 +127,13 @@ def start_sshd(local: LocalRemote, workdir: Path) -> dict[str, Any]:
             "PermitRootLogin yes\nPubkeyAuthentication yes\n"
             f"AuthorizedKeysFile {keys['authorized_keys']}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "UsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n"
+            "UseDNS no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n"
             "MaxStartups 100:30:200\nMaxSessions 100\n"
         )
         subprocess.run([sshd, "-t", "-f", str(cfg)], check=True, capture_output=True, timeout=30)
-        local.spawn(node, [sshd, "-D", "-e", "-f", str(cfg)], log=str(workdir / f"sshd.{node}.log"))
+        pids[node] = local.spawn(
+            node, [sshd, "-D", "-e", "-f", str(cfg)], log=str(workdir / f"sshd.{node}.log")
+        )
         lines.append(f"{addr} {host_pub[0]} {host_pub[1]}\n")
     known.write_text("".join(lines))
     return {
@@ -138,6 +141,7 @@ def start_sshd(local: LocalRemote, workdir: Path) -> dict[str, Any]:
         "key_file": str(keys["client"]),
         "known_hosts": str(known),
         "user": "root",
+        "sshd_pids": pids,
     }
 
 
@@ -214,11 +218,15 @@ def cluster(
             LocalRemote(names, cluster=name, subnet=subnet) as local,
         ):
             ssh_opts = start_sshd(local, Path(tmp))
+            sshd_pids = ssh_opts.pop("sshd_pids")
             for n in names:
                 wait_port(local.address(n), 22)
             ssh_opts.update(opts)
             with SSHRemote(names, **ssh_opts) as s:
+                # for tests that need the machinery behind the SSH hosts
                 s.local = local  # type: ignore[attr-defined]
+                s.ssh_opts = ssh_opts  # type: ignore[attr-defined]
+                s.sshd_pids = sshd_pids  # type: ignore[attr-defined]
                 yield s
         return
     raise ValueError(f"unknown remote kind {kind!r}")
