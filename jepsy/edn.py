@@ -52,6 +52,8 @@ import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from itertools import compress, repeat
+from operator import is_, lt
 from typing import IO, Any
 
 from jepsy import history as _history
@@ -531,9 +533,10 @@ def write_edn_history(
 
 
 def iter_edn_ops(text: str, *, source: str | None = None) -> Iterator[tuple[int, Op]]:
-    """(line, op) for every op map in ``text`` (a collection of maps or a stream).
+    """(offset, op) for every op map in ``text`` (a collection of maps or a stream).
 
-    Ops keep the ``:index`` they carry (-1 when absent)."""
+    ``offset`` is where the op map starts in ``text``.  Ops keep the
+    ``:index`` they carry (-1 when absent)."""
     forms, top_pos, inner_pos = _parse(text, source)
     if inner_pos is not None:
         elems: list[Any] = forms[0]
@@ -556,9 +559,261 @@ def iter_edn_ops(text: str, *, source: str | None = None) -> Iterator[tuple[int,
         yield positions[i], op
 
 
+class _Fallback(Exception):
+    """The fast reader met something only the general parser handles."""
+
+
+_RECORD_TAG = "#jepsen.history.Op{"
+_NOT_SYMBOL_START = frozenset("@~^`'")
+
+
+def _fast_op_maps(text: str) -> list[dict[Any, Any]] | None:
+    """The op maps of a plain history, or None when the general parser must run.
+
+    Plain means: no comments, escapes, characters, sets, tags other than
+    ``#jepsen.history.Op``, lists only around the whole history.  It splits
+    the text on ``"`` and whitespace and converts the tokens through a cache
+    (C speed) instead of running a regular expression per token, and builds
+    flat op maps with one ``dict(zip())``.  It never reports errors:
+    anything odd returns None and the general parser, which knows lines,
+    decides."""
+    if "\\" in text:
+        return None
+    if _RECORD_TAG in text:
+        text = text.replace(_RECORD_TAG, "{")
+    parts = text.split('"')
+    if not len(parts) % 2:
+        return None  # an unterminated string
+    code = ' " '.join(parts[0::2])
+    if "#" in code or ";" in code:
+        return None
+    if "(" in code or ")" in code:
+        stripped = code.strip()
+        if code.count("(") != 1 or code.count(")") != 1:
+            return None
+        if not (stripped.startswith("(") and stripped.endswith(")")):
+            return None
+        code = code.replace("(", "[").replace(")", "]")
+    code = (
+        code.replace(",", " ")
+        .replace("[", " [ ")
+        .replace("]", " ] ")
+        .replace("{", " { ")
+        .replace("}", " } ")
+    )
+    toks = code.split()
+    missing = _MISSING
+    # Known tokens convert in C through the cache; the rest (numbers, new
+    # keywords, strings) one by one below, in order.
+    cache: dict[str, Any] = {
+        "nil": None,
+        "true": True,
+        "false": False,
+        "[": _OPEN_V,
+        "]": _CLOSE_V,
+        "{": _OPEN_M,
+        "}": _CLOSE_M,
+    }
+    for t in set(toks):
+        if t[0] == ":" and len(t) > 1 and t[1] != ":":
+            cache[t] = Keyword(t[1:])
+    cache['"'] = _STRING
+    vals = list(map(cache.get, toks, repeat(missing)))
+    # Strings, in order, where their placeholders are.
+    positions = range(len(toks))
+    spos = list(compress(positions, map(is_, vals, repeat(_STRING))))
+    strings = parts[1::2]
+    if len(spos) != len(strings):  # pragma: no cover - split guarantees it
+        return None
+    for p, s in zip(spos, strings, strict=True):
+        vals[p] = s
+    # The rest: numbers (converted in one map(int) when they all are ints),
+    # symbols and odd tokens one by one.
+    mpos = list(compress(positions, map(is_, vals, repeat(missing))))
+    mtoks = [toks[p] for p in mpos]
+    try:
+        if "_" in "".join(mtoks):
+            return None  # int() would read 1_000; EDN does not
+        converted: list[Any] = list(map(int, mtoks))
+    except ValueError:
+        converted = []
+        for tok in mtoks:
+            c = tok[0]
+            if c in _NOT_SYMBOL_START or c == ":":
+                return None
+            try:
+                converted.append(int(tok))
+            except ValueError:
+                try:
+                    converted.append(_atom(tok, "", 0, None))
+                except EdnError:
+                    return None
+    for p, v in zip(mpos, converted, strict=True):
+        vals[p] = v
+
+    def value(i: int) -> tuple[Any, int]:
+        t = vals[i]
+        if t is _OPEN_V:
+            out: list[Any] = []
+            i += 1
+            while vals[i] is not _CLOSE_V:
+                v, i = value(i)
+                out.append(v)
+            return out, i + 1
+        if t is _OPEN_M:
+            items: list[Any] = []
+            i += 1
+            while vals[i] is not _CLOSE_M:
+                v, i = value(i)
+                items.append(v)
+            if len(items) % 2:
+                raise _Fallback
+            return _make_map(items, "", 0, None), i + 1
+        if t is _CLOSE_V or t is _CLOSE_M:
+            raise _Fallback
+        return t, i + 1
+
+    n = len(toks)
+    i, end = 0, n
+    if n and toks[0] == "[":
+        if toks[-1] != "]":
+            return None
+        i, end = 1, n - 1
+    quick = _flat_maps(vals[i:end])
+    if quick is not None:
+        return quick
+    maps: list[dict[Any, Any]] = []
+    append = maps.append
+    index = toks.index
+    try:
+        while i < end:
+            if vals[i] is not _OPEN_M:
+                return None
+            j = index("}", i)
+            flat = toks[i + 1 : j]
+            if "{" in flat:
+                d, i = value(i)
+                append(d)
+                continue
+            if "[" in flat:
+                # Collapse vectors of scalars (cas [1 4], txn micro-ops need value()).
+                body = vals[i + 1 : j]
+                k = 0
+                while "[" in flat:
+                    p = flat.index("[")
+                    q = flat.index("]", p)
+                    if "[" in flat[p + 1 : q]:
+                        break  # nested vectors
+                    body[k + p : k + q + 1] = [body[k + p + 1 : k + q]]
+                    k += p + 1
+                    flat = flat[q + 1 :]
+                if "[" in flat or "]" in flat or len(body) % 2:
+                    d, i = value(i)
+                    append(d)
+                    continue
+                append(dict(zip(body[0::2], body[1::2], strict=True)))
+                i = j + 1
+                continue
+            if "]" in flat or len(flat) % 2:
+                return None
+            append(dict(zip(vals[i + 1 : j : 2], vals[i + 2 : j : 2], strict=True)))
+            i = j + 1
+        if i != end:
+            return None
+    except (_Fallback, IndexError, ValueError, TypeError, EdnError):
+        return None
+    return maps
+
+
+def _positions(vals: list[Any], marker: Any) -> list[int]:
+    return list(compress(range(len(vals)), map(is_, vals, repeat(marker))))
+
+
+def _alternate(opens: list[int], closes: list[int]) -> bool:
+    """True when opens[0] < closes[0] < opens[1] < closes[1] < ... (no nesting)."""
+    return (
+        len(opens) == len(closes)
+        and all(map(lt, opens, closes))
+        and all(map(lt, closes, opens[1:]))
+    )
+
+
+def _flat_maps(vals: list[Any]) -> list[dict[Any, Any]] | None:
+    """Op maps from converted tokens when no map nests and no vector nests.
+
+    Everything runs through C-level ``map``/``compress``/``dict(zip())``
+    except one step per vector; None when the shape is anything else."""
+    n_maps = vals.count(_OPEN_M)
+    if vals.count(_CLOSE_M) != n_maps:
+        return None
+    vo = _positions(vals, _OPEN_V)
+    if vo:
+        vc = _positions(vals, _CLOSE_V)
+        if not _alternate(vo, vc):
+            return None
+        out: list[Any] = []
+        prev = 0
+        for o, c in zip(vo, vc, strict=True):
+            out.extend(vals[prev:o])
+            out.append(vals[o + 1 : c])
+            prev = c + 1
+        out.extend(vals[prev:])
+        vals = out
+    elif _CLOSE_V in vals:
+        return None
+    mo = _positions(vals, _OPEN_M)
+    mc = _positions(vals, _CLOSE_M)
+    if len(mo) != n_maps or len(mc) != n_maps or not _alternate(mo, mc):  # a map in a vector
+        return None
+    if mo and (mo[0] != 0 or mc[-1] != len(vals) - 1):
+        return None
+    if sum(mc) - sum(mo) + len(mo) != len(vals):
+        return None  # something between two maps
+    try:
+        return [
+            dict(zip(vals[o + 1 : c : 2], vals[o + 2 : c : 2], strict=True))
+            for o, c in zip(mo, mc, strict=True)
+        ]
+    except (ValueError, TypeError):
+        return None  # an odd map or an unhashable key
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_MISSING: Any = _Marker("missing")
+_STRING: Any = _Marker("string")
+_OPEN_V: Any = _Marker("[")
+_CLOSE_V: Any = _Marker("]")
+_OPEN_M: Any = _Marker("{")
+_CLOSE_M: Any = _Marker("}")
+
+
 def read_edn_history(path: str | os.PathLike[str]) -> History:
-    """Read and validate a Jepsen/Knossos EDN history file."""
+    """Read and validate a Jepsen/Knossos EDN history file.
+
+    Plain histories take a fast path; anything unusual, and every error,
+    goes through the general parser, whose messages name the line."""
     src = os.fspath(path)
     with open(src, encoding="utf-8") as fh:
         text = fh.read()
+    maps = _fast_op_maps(text)
+    if maps is not None:
+        make = _history.op_from_mapping
+        try:
+            ops = []
+            for d in maps:
+                if type(d) is not dict:
+                    raise HistoryError("not an op map")
+                ops.append(make(d, -1))
+            return _history._validated(ops, lambda i: 0, src)
+        except HistoryError:
+            pass  # the general parser below names the line
     return _history.history_from_located(iter_edn_ops(text, source=src), src, text)

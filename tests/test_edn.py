@@ -179,3 +179,89 @@ def _same(a: Any, b: Any) -> bool:
 @given(_values)
 def test_round_trip(v: Any) -> None:
     assert _same(loads(dumps(v)), v)
+
+
+# -- the fast path for plain histories ------------------------------------------
+
+_hist_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(alphabet=st.sampled_from('ab c,[]{}()#;:\n"\\'), max_size=6),
+    st.sampled_from(["read", "write", "cas", "x", "a/b"]).map(Keyword),
+)
+_hist_values = st.recursive(
+    _hist_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["k", "v"]).map(Keyword), inner, max_size=2),
+    ),
+    max_leaves=6,
+)
+_op_maps = st.lists(
+    st.dictionaries(
+        st.sampled_from(["index", "time", "type", "process", "f", "value", "node", "error"]).map(
+            Keyword
+        ),
+        _hist_values,
+        min_size=1,
+        max_size=6,
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_op_maps, st.sampled_from(["vector", "list", "stream", "records"]), st.booleans())
+def test_fast_path_agrees_with_the_parser(maps: list[Any], layout: str, commas: bool) -> None:
+    from jepsy.edn import _fast_op_maps
+
+    sep = ", " if commas else " "
+    forms = ["{" + sep.join(f"{dumps(k)} {dumps(v)}" for k, v in m.items()) + "}" for m in maps]
+    if layout == "records":
+        forms = ["#jepsen.history.Op" + f for f in forms]
+    body = "\n".join(forms)
+    text = {"vector": f"[{body}]", "list": f"({body})"}.get(layout, body)
+    expected = loads_all(text)
+    if layout in ("vector", "list"):
+        expected = expected[0]
+    fast = _fast_op_maps(text)
+    if fast is not None:
+        assert len(fast) == len(expected)
+        for a, b in zip(fast, expected, strict=True):
+            assert _same(a, b), (text, a, b)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[{:a 1} "x"]',
+        "{:a 1} 5",
+        "[{:a 1}] [{:b 2}]",
+        "{:a [1 2} :b 3]",
+        "{:a 1 :b}",
+        "{:a ; c\n 1}",
+        "{:a #{1}}",
+        "{:a \\c}",
+        "{:a 1_000}",
+        "{:a @b}",
+        "{:a ::b}",
+        "({:a 1}) ({:b 1})",
+        '{:a "x}',
+        "{[1 2] 3}",
+    ],
+)
+def test_fast_path_leaves_odd_input_to_the_parser(text: str) -> None:
+    from jepsy.edn import _fast_op_maps
+
+    assert _fast_op_maps(text) is None
+
+
+def test_fast_path_refuses_brackets_crossing() -> None:
+    from jepsy.edn import _fast_op_maps
+
+    for text in ("{:a [}]}", "{:a [{]}}", "[{:a [1 {:b 2} 3]}]"):
+        fast = _fast_op_maps(text)
+        if fast is not None:
+            assert fast == loads_all(text)[0] if text.startswith("[{") else loads_all(text)
