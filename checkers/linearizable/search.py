@@ -206,6 +206,7 @@ def _run(
     frontier.clear()
     best = -1
     it = 0
+    stored = 0
     while stack:
         kids = stack[-1]
         if not kids:
@@ -222,10 +223,11 @@ def _run(
                 if perf() > deadline:
                     out.configs += it
                     raise _OutOfBudget("time")
-                if len(memo) + len(seen) > max_configs:
+                if stored > max_configs:
                     out.configs += it
                     raise _OutOfBudget("memory")
             key = (lo, w, st)
+            stored += 1
             if has_pending:
                 prev = memo.get(key)
                 if prev is None:
@@ -237,10 +239,12 @@ def _run(
                             dominated = True
                             break
                     if dominated:
+                        stored -= 1
                         continue
                     prev.append(pu)
             else:
                 if key in seen:
+                    stored -= 1
                     continue
                 seen.add(key)
             path.append(child)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Any
 
 import pytest
 
+from bench.gen import register_history
 from jepsy.checkers import Result
 from jepsy.checkers.linearizable import MODELS, Model, get_model, linearizable
+from jepsy.checkers.linearizable.models import as_model
+from jepsy.checkers.linearizable.problem import build, collect
+from jepsy.checkers.linearizable.search import solve
 from jepsy.errors import ConfigError, ModelError
 from jepsy.history import History
 from tests.checkers.oracle import brute_force, random_history
@@ -155,19 +160,81 @@ def test_independent_keys_are_checked_separately() -> None:
     assert check(h).valid is False
 
 
-def test_timeout_gives_unknown() -> None:
-    rng = random.Random(5)
-    # Many concurrent pending writes of repeated values, then an impossible read:
-    # the search must try many orders; a tiny time limit stops it.
-    events: list[tuple[Any, ...]] = []
-    for p in range(60):
-        events.append((p, "invoke", "write", rng.randrange(3)))
-    for p in range(60, 64):
-        events.append((p, "invoke", "read", None))
-        events.append((p, "ok", "read", rng.randrange(3)))
-    r = check(H(*events), time_limit=1e-9)
-    assert r.valid in ("unknown", True, False)
-    assert r.valid != "unknown" or r.error == "timeout after 1e-09 s"
+def _hard_history() -> History:
+    """600 ops, 20% info, one late stale read: not linearizable, and without the
+    register reductions a search must try very many orders of the info ops."""
+    return History.from_dicts(
+        register_history(seed=3, ops_per_key=600, processes=10, p_info=0.2, stale=True)
+    )
+
+
+def test_time_limit_gives_unknown_not_a_hang() -> None:
+    h = _hard_history()
+    t0 = time.perf_counter()
+    r = check(h, _generic("cas-register"), time_limit=0.2)
+    assert time.perf_counter() - t0 < 5
+    assert r.valid == "unknown"
+    assert r.error == "timeout after 0.2 s"
+    # opts["time_limit"] overrides the checker's own.
+    r = linearizable(_generic("cas-register"), time_limit=100).check(
+        None,  # type: ignore[arg-type]
+        h,
+        {"time_limit": 0.1},
+    )
+    assert r.valid == "unknown" and r.error == "timeout after 0.1 s"
+    # The register reductions and pre-check decide it at once.
+    t0 = time.perf_counter()
+    assert check(h, time_limit=5).valid is False
+    assert time.perf_counter() - t0 < 2
+
+
+def test_memory_limit_gives_unknown() -> None:
+    r = check(_hard_history(), _generic("cas-register"), memory_limit_mb=1, time_limit=60)
+    assert r.valid == "unknown"
+    assert r.error == "memory limit of 1 MB reached"
+
+
+def test_explanation_stays_small_on_a_big_history() -> None:
+    h = History.from_dicts(
+        register_history(seed=2, ops_per_key=5000, processes=10, p_info=0.02, stale=True)
+    )
+    t0 = time.perf_counter()
+    r = check(h)
+    assert time.perf_counter() - t0 < 5
+    assert r.valid is False
+    size = len(json.dumps(r.to_json()))
+    assert size < 200_000, size
+    assert len(r.details["configs"]) <= 10 and len(r.details["final_paths"]) <= 10
+    assert all(len(p["ops"]) <= 32 for p in r.details["final_paths"])
+
+
+def test_found_linearizations_are_legal_orders() -> None:
+    """When the search says valid, the order it found really is a linearization."""
+    rng = random.Random(7)
+    model = get_model("cas-register")
+    checked = 0
+    for _ in range(300):
+        h = random_history(rng, n_ops=rng.randint(1, 10), processes=4, simulate=True)
+        for name, m in (("fast", model), ("generic", as_model(_generic("cas-register")))):
+            built = build(collect(h)[None], m)
+            out = solve(built.problem, deadline=time.perf_counter() + 10)
+            assert out.valid is True, (name, h.to_dicts())
+            assert out.linearization is not None
+            order = [built.ids[i] for i in out.linearization]
+            # every completed op exactly once, each op at most once
+            assert len(set(map(id, order))) == len(order)
+            must = {id(e) for e in built.ids if not e.pending}
+            assert must <= set(map(id, order))
+            state = m.init()
+            placed: set[int] = set()
+            for e in order:
+                # real time: nothing placed later may have completed before e was invoked
+                assert all(not (x.ret < e.call) or id(x) in placed for x in built.ids), name
+                ok, state = m.step(state, e.f, e.value)
+                assert ok, (name, h.to_dicts())
+                placed.add(id(e))
+            checked += 1
+    assert checked == 600
 
 
 def test_bad_options_and_unknown_model() -> None:
