@@ -29,6 +29,11 @@ SUBNETS = {"local": "10.92.1.0/24", "docker": "10.92.2.0/24", "ssh": "10.92.3.0/
 remote = remote_fixture("jn", SUBNETS)
 
 
+def jepsy_rules(test: Spec) -> dict[str, list[str]]:
+    """Every node's jepsy iptables rules (all nodes at once)."""
+    return net.on_nodes(test.nodes, lambda n: net.rules(test.remote, n))
+
+
 def invoke(test: Spec, f: str, value: Any = None) -> Op:
     op = Op(process="nemesis", type="invoke", f=f, value=value)
     done = test.nemesis.invoke(test, op)
@@ -58,8 +63,7 @@ def cluster(remote: Remote) -> Iterator[tuple[Spec, RedisNodesDB]]:
     finally:
         net.on_nodes(nodes, lambda n: db.teardown(test, n))
     # Cleanup leaves nothing behind: no jepsy rules, no daemons, no shim files.
-    for n in nodes:
-        assert net.rules(remote, n) == [], n
+    assert net.on_nodes(nodes, lambda n: net.rules(remote, n)) == {n: [] for n in nodes}
     assert db.leftover_pids(nodes) == []
     for n in nodes:
         clock.remove_shim(remote, n)
@@ -90,7 +94,7 @@ def test_named_partition_blocks_across_and_heals(
         done = invoke(test, "stop-partition")
     # stop-partition itself probed every pair after healing.
     assert done.value == "healed" and done.error is None
-    assert all(net.rules(test.remote, n) == [] for n in test.nodes)
+    assert all(v == [] for v in jepsy_rules(test).values())
 
 
 def test_heal_is_idempotent_and_partition_replaces(cluster: tuple[Spec, RedisNodesDB]) -> None:
@@ -102,8 +106,7 @@ def test_heal_is_idempotent_and_partition_replaces(cluster: tuple[Spec, RedisNod
     assert len([x for x in net.rules(r, "n2") if "DROP" in x]) == 1
     net.heal(r)
     net.heal(r)
-    for n in test.nodes:
-        assert net.rules(r, n) == []
+    assert all(v == [] for v in jepsy_rules(test).values())
     net.verify_connectivity(r, port=PORT)
 
 
@@ -277,8 +280,8 @@ def test_teardown_undoes_every_fault_in_force(cluster: tuple[Spec, RedisNodesDB]
     invoke(test, "clock-bump", {"n3": 100})
     invoke(test, "start-packet-loss", {"nodes": ["n4"], "probability": 0.3})
     test.nemesis.teardown(test)
+    assert all(v == [] for v in jepsy_rules(test).values())
     for n in test.nodes:
-        assert net.rules(test.remote, n) == []
         assert ping(test.remote.address(n)) == "PONG", n
     assert pid_state(test.remote, "n2", db.pids["n2"]) != "T"
     assert abs(_shim_date(test, "n3")) < 1
