@@ -818,14 +818,14 @@ def run(
             r.stop_requested = ""
             # -- cleanup, in order
             if "nemesis" in left:
-                if test.final_generator is not None and error is None:
+                if test.final_generator is not None:  # heal even after a crash
                     try:
                         r.run_phase("final", test.final_generator, final_time_limit)
                     except Aborted:
                         raise
                     except BaseException as e:
                         log.exception("final generator failed: %s", e)
-                        error = e
+                        error = error or e
                 with _step("nemesis teardown"):
                     r.nemesis.teardown(test)
                 del left["nemesis"]

@@ -328,9 +328,14 @@ def test_generator_bug_is_a_crash_after_cleanup(tmp_path: Path) -> None:
         raise ValueError("generator bug")
 
     db = LifecycleDB()
-    r = _run(_lifecycle_test(tmp_path, db).replace(generator=gen.clients(bad)))
+    t = _lifecycle_test(tmp_path, db).replace(
+        generator=gen.clients(bad), final_generator=gen.nemesis({"f": "heal"})
+    )
+    r = _run(t)
     assert r.exit_code == 255 and "generator bug" in (r.error or "")
     assert len([c for c in db.calls if c[0] == "teardown"]) == 3
+    # the final (healing) generator still ran
+    assert [(op.f, op.type) for op in r.run_dir.history()] == [("heal", "invoke"), ("heal", "info")]
 
 
 def test_history_is_valid_at_concurrency_100(tmp_path: Path) -> None:
