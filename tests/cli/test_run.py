@@ -126,6 +126,22 @@ def test_nemesis_kill_and_pause_on_the_memory_db(tmp_path: Path) -> None:
     assert code == EXIT_BAD_ARGS and "earthquake" in out
 
 
+def test_nodes_file_and_per_node_concurrency(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes"
+    nodes.write_text("# three nodes\na1\na2\na3\n")
+    code, out = _jepsy(
+        "test", "--workload", "register", "--time-limit", "0.5", "--rate", "500",
+        "--nodes-file", str(nodes), "--concurrency", "2n", "--store", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert code == 0, out
+    run = tmp_path / "s" / "latest"
+    test = json.loads((run / "test.json").read_text())
+    assert test["nodes"] == ["a1", "a2", "a3"] and test["concurrency"] == 6
+    ops = [json.loads(ln) for ln in (run / "history.jsonl").read_text().splitlines()]
+    for op in ops:  # workers spread over nodes round-robin: thread t talks to node t % 3
+        assert op["node"] == ["a1", "a2", "a3"][op["process"] % 6 % 3], op
+
+
 def test_worst_exit() -> None:
     assert worst_exit([0, 2, 0]) == 2
     assert worst_exit([2, 1, 0]) == 1
