@@ -38,6 +38,7 @@ By example::
 from __future__ import annotations
 
 import bisect
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -125,6 +126,7 @@ class _Element:
     known_by: str = ""  # "add" or "read"
     last_present: int | None = None  # invoke time of the latest read that saw it
     present_after: int = 0  # reads invoked after `known` that saw it
+    first_seen: int | None = None  # completion time of the first ok read that saw it
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,9 @@ class SetFull:
     - ``never_read``: no ok read began after it was known.
 
     Also reported: ``unexpected`` (read, never attempted) and
-    ``duplicated`` (a single read listing an element twice).  Valid iff no
+    ``duplicated`` (a single read listing an element twice), and
+    ``first_seen_ms``: quantiles of the time from an add's invoke to the
+    completion of the first ok read that showed the element.  Valid iff no
     element is lost, unexpected or duplicated, and, with
     ``linearizable=True``, no read was stale.  ``"unknown"`` when elements
     were attempted but none was stable or lost (no informative read).
@@ -181,6 +185,8 @@ class SetFull:
                     e = els.setdefault(v, _Element())
                     if e.known is None or comp.time < e.known:
                         e.known, e.known_by = comp.time, "read"
+                    if e.first_seen is None or comp.time < e.first_seen:
+                        e.first_seen = comp.time
         read_sets = [(inv, set(vs)) for inv, vs in reads]
         read_sets.sort(key=lambda r: r[0].time)
         times = [inv.time for inv, _ in read_sets]
@@ -212,6 +218,16 @@ class SetFull:
             else:
                 lost.append(v)
         unexpected = [v for v in els if v not in attempts]
+        # How long after its add was invoked an element first showed up in a read.
+        add_invoked: dict[Any, int] = {}
+        for op in history:
+            if op.is_client and op.is_invoke and op.f == self.add_f:
+                add_invoked.setdefault(hashable(op.value), op.time)
+        seen_ms = sorted(
+            (e.first_seen - add_invoked[v]) / 1e6
+            for v, e in els.items()
+            if e.first_seen is not None and v in add_invoked
+        )
         details: dict[str, Any] = {
             "attempt_count": len(attempts),
             "acknowledged_count": len(acked),
@@ -223,6 +239,7 @@ class SetFull:
             "never_read_count": len(never_read),
             "unexpected_count": len(unexpected),
             "duplicated_count": len(duplicated),
+            "first_seen_ms": _quantiles(seen_ms),
             "lost": examples(lost),
             "stale": examples(stale),
             "never_read": examples(never_read),
@@ -244,6 +261,17 @@ class SetFull:
 
     def __repr__(self) -> str:
         return f"set_full(linearizable={self.linearizable!r})"
+
+
+def _quantiles(xs: list[float]) -> dict[str, float] | None:
+    """Nearest-rank quantiles of an ascending list (None when empty)."""
+    if not xs:
+        return None
+
+    def q(p: float) -> float:
+        return round(xs[min(len(xs) - 1, max(0, math.ceil(p * len(xs)) - 1))], 6)
+
+    return {"p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "max": round(xs[-1], 6)}
 
 
 def set_full(*, linearizable: bool = False, add_f: str = "add", read_f: str = "read") -> SetFull:

@@ -134,6 +134,13 @@ def test_set_full_stable_stale_lost_never_read() -> None:
     assert d["stale_read_count"] == 1
     assert d["never_read"] == [3]
     assert d["stable_count"] == 1
+    # 1: added at 0, first seen by the read completing at 31; 2: added at 11, seen at 21
+    assert d["first_seen_ms"] == {
+        "p50": 10 / 1e6,
+        "p95": 31 / 1e6,
+        "p99": 31 / 1e6,
+        "max": 31 / 1e6,
+    }
     json.dumps(r.to_json())
 
 
