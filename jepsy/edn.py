@@ -53,7 +53,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from itertools import compress, repeat
-from operator import is_, lt
+from operator import add, and_, getitem, is_, lt, sub
 from typing import IO, Any
 
 from jepsy import history as _history
@@ -743,14 +743,19 @@ def _flat_maps(vals: list[Any]) -> list[dict[Any, Any]] | None:
 
     Everything runs through C-level ``map``/``compress``/``dict(zip())``
     except one step per vector; None when the shape is anything else."""
-    n_maps = vals.count(_OPEN_M)
-    if vals.count(_CLOSE_M) != n_maps:
+    # One pass finds every bracket; the per-kind positions come from that short list.
+    bpos = list(compress(range(len(vals)), map(_BRACKETS.__contains__, map(id, vals))))
+    kinds = [vals[p] for p in bpos]
+    if kinds.count(_OPEN_M) != kinds.count(_CLOSE_M):
         return None
-    vo = _positions(vals, _OPEN_V)
+    vo = list(compress(bpos, map(is_, kinds, repeat(_OPEN_V))))
     if vo:
-        vc = _positions(vals, _CLOSE_V)
+        vc = list(compress(bpos, map(is_, kinds, repeat(_CLOSE_V))))
         if not _alternate(vo, vc):
             return None
+        # A map marker inside a vector: not flat.
+        mo_all = list(compress(bpos, map(is_, kinds, repeat(_OPEN_M))))
+        mc_all = list(compress(bpos, map(is_, kinds, repeat(_CLOSE_M))))
         out: list[Any] = []
         prev = 0
         for o, c in zip(vo, vc, strict=True):
@@ -759,23 +764,29 @@ def _flat_maps(vals: list[Any]) -> list[dict[Any, Any]] | None:
             prev = c + 1
         out.extend(vals[prev:])
         vals = out
-    elif _CLOSE_V in vals:
-        return None
-    mo = _positions(vals, _OPEN_M)
-    mc = _positions(vals, _CLOSE_M)
-    if len(mo) != n_maps or len(mc) != n_maps or not _alternate(mo, mc):  # a map in a vector
+        mo = _positions(vals, _OPEN_M)
+        mc = _positions(vals, _CLOSE_M)
+        if len(mo) != len(mo_all) or len(mc) != len(mc_all):
+            return None
+    else:
+        if _CLOSE_V in kinds:
+            return None
+        mo = list(compress(bpos, map(is_, kinds, repeat(_OPEN_M))))
+        mc = list(compress(bpos, map(is_, kinds, repeat(_CLOSE_M))))
+    if not _alternate(mo, mc):
         return None
     if mo and (mo[0] != 0 or mc[-1] != len(vals) - 1):
         return None
     if sum(mc) - sum(mo) + len(mo) != len(vals):
         return None  # something between two maps
+    if not all(map(and_, map(sub, mc, mo), repeat(1))):
+        return None  # a map with an odd number of forms
+    keys = map(getitem, repeat(vals), map(slice, map(add, mo, repeat(1)), mc, repeat(2)))
+    values = map(getitem, repeat(vals), map(slice, map(add, mo, repeat(2)), mc, repeat(2)))
     try:
-        return [
-            dict(zip(vals[o + 1 : c : 2], vals[o + 2 : c : 2], strict=True))
-            for o, c in zip(mo, mc, strict=True)
-        ]
-    except (ValueError, TypeError):
-        return None  # an odd map or an unhashable key
+        return list(map(dict, map(zip, keys, values)))
+    except TypeError:
+        return None  # an unhashable key
 
 
 class _Marker:
@@ -794,6 +805,7 @@ _OPEN_V: Any = _Marker("[")
 _CLOSE_V: Any = _Marker("]")
 _OPEN_M: Any = _Marker("{")
 _CLOSE_M: Any = _Marker("}")
+_BRACKETS = frozenset(map(id, (_OPEN_V, _CLOSE_V, _OPEN_M, _CLOSE_M)))
 
 
 def read_edn_history(path: str | os.PathLike[str]) -> History:
