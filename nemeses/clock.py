@@ -77,6 +77,7 @@ from jepsy.nemeses.core import (
     node_errors,
     plot_entry,
     select_nodes,
+    toggle_schedule,
 )
 from jepsy.net import on_nodes, try_on_nodes
 
@@ -571,9 +572,7 @@ def package(
             },
         }
 
-    g = gen.nemesis(
-        gen.cycle([gen.sleep(interval), gen.once(fault), gen.sleep(interval), {"f": RESET}])
-    )
+    g = toggle_schedule(interval, fault, {"f": RESET})
     return Package(
         nemesis=ClockNemesis(mode=mode, db=db),
         generator=g,

@@ -2,8 +2,11 @@
 
 :func:`package` builds one :class:`~jepsy.nemeses.core.Package` per fault
 name and composes them: ops are routed to the nemesis whose ``fs()`` holds
-their ``f``; the schedules run side by side on the nemesis thread (each step
-is the soonest any package offers, as Jepsen's combined nemesis); the
+their ``f``; after one healthy ``interval``, the schedules run side by side on
+the nemesis thread: each fault starts, is stopped ``interval`` seconds later,
+starts again ``interval`` seconds after that, and so on, the soonest op of any
+package going first (Jepsen's combined nemesis: ``any`` of ``delay``-ed
+``flip-flop``s); the
 healing generators run one after another at the end (``stop-partition``,
 ``start``, ``resume``, ``clock-reset``, ``stop-packet-loss``); ``plot``
 carries each fault's colour for the report.
@@ -30,9 +33,11 @@ By example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from jepsy import generator as gen
 from jepsy.db import DB
 from jepsy.errors import ConfigError
 from jepsy.nemeses import clock, kill, packet_loss, partition, pause
@@ -130,7 +135,13 @@ def package(
             packages.append(
                 packet_loss.package(db=db, probability=packet_loss_probability, **common)
             )
-    return compose_packages(packages)
+    pkg = compose_packages(packages)
+    if pkg.generator is None:
+        return pkg
+    # One healthy interval before the first fault.
+    return dataclasses.replace(
+        pkg, generator=gen.nemesis([gen.sleep(float(interval)), pkg.generator])
+    )
 
 
 __all__ = ["FAULTS", "NEMESES", "TARGETS", "package", "parse_names"]

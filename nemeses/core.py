@@ -4,8 +4,9 @@ A :class:`Package` is data (Jepsen's ``nemesis/combined``): the nemesis that
 applies a fault, the generator that schedules it, the final generator that
 heals it after the main phase, and what a report should shade.  Packages
 compose: :func:`compose_packages` routes each op to the nemesis whose
-``fs()`` holds its ``f``, mixes the schedules, and runs the healing
-generators one after another.
+``fs()`` holds its ``f``, runs the schedules side by side (the soonest op
+of any of them next, as Jepsen's ``any``), and runs the healing generators
+one after another.
 
 Node selectors name a set of nodes, chosen when the op runs (so they follow
 the cluster as it is then, e.g. its current primaries):
@@ -156,8 +157,8 @@ def compose(nemeses: Sequence[Nemesis]) -> Nemesis:
 
 
 def compose_packages(packages: Sequence[Package]) -> Package:
-    """Combine packages: nemeses routed by ``f``, main generators mixed (each
-    step goes to a randomly chosen package's schedule, as Jepsen's ``any``),
+    """Combine packages: nemeses routed by ``f``, main generators side by side
+    (``any_``: whichever offers the soonest op, as Jepsen's combined nemesis),
     final generators in order, plots merged."""
     from jepsy import generator as gen
 
@@ -182,6 +183,18 @@ def compose_packages(packages: Sequence[Package]) -> Package:
     for p in packages:
         plot.update(p.plot)
     return Package(nemesis=nemesis, generator=main, final_generator=final, plot=plot)
+
+
+def toggle_schedule(interval: float, start: Any, stop: Any) -> Generator:
+    """A fault's schedule on the nemesis thread: ``start`` (an op dict or a
+    function ``(test, ctx) -> op dict``, called for each start), ``interval``
+    seconds later ``stop``, ``interval`` seconds later ``start`` again ...
+    (Jepsen's ``(delay interval (flip-flop start stop))``).  The first start
+    is immediate; :mod:`jepsy.nemeses.combined` puts one healthy
+    ``interval`` before the composed schedule."""
+    from jepsy import generator as gen
+
+    return gen.nemesis(gen.delay(interval, gen.flip_flop(start, gen.repeat(stop))))
 
 
 # ---------------------------------------------------------------------------
@@ -437,4 +450,5 @@ __all__ = [
     "plot_entry",
     "primaries_of",
     "select_nodes",
+    "toggle_schedule",
 ]

@@ -33,6 +33,7 @@ from jepsy.nemeses.core import (
     Package,
     check_selectors,
     plot_entry,
+    toggle_schedule,
 )
 
 if TYPE_CHECKING:
@@ -91,9 +92,7 @@ def package(
     def kill_op(test: Test, ctx: gen.Context) -> dict[str, Any]:
         return {"f": KILL, "value": ctx.rng.choice(choices)}
 
-    g = gen.nemesis(
-        gen.cycle([gen.sleep(interval), gen.once(kill_op), gen.sleep(interval), {"f": START}])
-    )
+    g = toggle_schedule(interval, kill_op, {"f": START})
     return Package(
         nemesis=n,
         generator=g,

@@ -43,6 +43,7 @@ from jepsy.nemeses.core import (
     plot_entry,
     primaries_of,
     select_nodes,
+    toggle_schedule,
 )
 
 if TYPE_CHECKING:
@@ -153,9 +154,7 @@ def package(
             "value": {"nodes": ctx.rng.choice(choices), "probability": probability},
         }
 
-    g = gen.nemesis(
-        gen.cycle([gen.sleep(interval), gen.once(start), gen.sleep(interval), {"f": STOP}])
-    )
+    g = toggle_schedule(interval, start, {"f": STOP})
     return Package(
         nemesis=PacketLossNemesis(db=db, probability=probability),
         generator=g,

@@ -35,7 +35,14 @@ from jepsy import generator as gen
 from jepsy import net
 from jepsy.db import DB, HasPrimaries
 from jepsy.errors import ConfigError
-from jepsy.nemeses.core import Package, error_text, nemesis_rng, plot_entry, primaries_of
+from jepsy.nemeses.core import (
+    Package,
+    error_text,
+    nemesis_rng,
+    plot_entry,
+    primaries_of,
+    toggle_schedule,
+)
 
 if TYPE_CHECKING:
     from jepsy.core import Test
@@ -222,9 +229,7 @@ def package(
     def start(test: Test, ctx: gen.Context) -> dict[str, Any]:
         return {"f": START, "value": ctx.rng.choice(choices)}
 
-    g = gen.nemesis(
-        gen.cycle([gen.sleep(interval), gen.once(start), gen.sleep(interval), {"f": STOP}])
-    )
+    g = toggle_schedule(interval, start, {"f": STOP})
     return Package(
         nemesis=PartitionNemesis(db=db, verify_partition=verify_partition),
         generator=g,

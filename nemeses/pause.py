@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 from jepsy import generator as gen
 from jepsy.db import DB, Pausable
 from jepsy.errors import ConfigError
-from jepsy.nemeses.core import NodeFaultNemesis, Package, check_selectors, plot_entry
+from jepsy.nemeses.core import (
+    NodeFaultNemesis,
+    Package,
+    check_selectors,
+    plot_entry,
+    toggle_schedule,
+)
 
 if TYPE_CHECKING:
     from jepsy.core import Test
@@ -90,9 +96,7 @@ def package(
     def pause_op(test: Test, ctx: gen.Context) -> dict[str, Any]:
         return {"f": PAUSE, "value": ctx.rng.choice(choices)}
 
-    g = gen.nemesis(
-        gen.cycle([gen.sleep(interval), gen.once(pause_op), gen.sleep(interval), {"f": RESUME}])
-    )
+    g = toggle_schedule(interval, pause_op, {"f": RESUME})
     return Package(
         nemesis=n,
         generator=g,
