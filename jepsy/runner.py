@@ -944,6 +944,7 @@ SPEC_DEFAULTS: Mapping[str, Any] = types.MappingProxyType(
         "nemesis_interval": 10.0,
         "nemesis_targets": None,
         "leave_db_running": False,
+        "remote_opts": {},
         "store": "store",
         "name": None,
     }
@@ -975,7 +976,7 @@ def checker_from_spec(spec: Mapping[str, Any]) -> Checker:
     return get_workload(str(spec.get("workload", SPEC_DEFAULTS["workload"]))).checker(spec)
 
 
-def build_test(spec: Mapping[str, Any]) -> Test:
+def build_test(spec: Mapping[str, Any], *, secrets: Mapping[str, Any] | None = None) -> Test:
     """A :class:`~jepsy.core.Test` from a plain, JSON-ready ``spec`` (the CLI's options).
 
     Keys (defaults in :data:`SPEC_DEFAULTS`): ``workload`` (a name or a .py path),
@@ -983,8 +984,11 @@ def build_test(spec: Mapping[str, Any]) -> Test:
     ``concurrency`` (``10`` or ``"2n"``), ``time_limit``, ``rate``, ``op_timeout``,
     ``seed``, ``nemesis`` (names), ``nemesis_interval``, ``nemesis_targets``,
     ``leave_db_running``, ``store``, ``name``; anything else is an option for the
-    suite or workload (e.g. ``memory_bug``).  The returned test's ``spec`` is the
-    full spec, so ``test.json`` rebuilds it."""
+    suite or workload (e.g. ``memory_bug``).  ``remote_opts`` (a dict) goes to
+    :func:`jepsy.control.make_remote` (``user``, ``key_file``, ``port``, ``sudo``,
+    ``docker_host``, ``cluster`` ...); ``secrets`` (e.g. ``{"password": ...}``) too,
+    but they are kept out of the spec and so out of ``test.json``.  The returned
+    test's ``spec`` is the full spec, so ``test.json`` rebuilds it."""
     from jepsy import generator as g
     from jepsy.control import NoopRemote, make_remote
     from jepsy.core import Test
@@ -1014,7 +1018,9 @@ def build_test(spec: Mapping[str, Any]) -> Test:
     if not suite.needs_remote and kind in (None, "noop"):
         remote: Any = NoopRemote(nodes)
     else:
-        remote = make_remote(str(kind or "local"), nodes)
+        ropts = dict(full.get("remote_opts") or {})
+        ropts.update(secrets or {})
+        remote = make_remote(str(kind or "local"), nodes, **ropts)
     names = [n for n in (full["nemesis"] or []) if n and n != "none"]
     nemesis: Any = NoopNemesis()
     nem_gen: Any = None

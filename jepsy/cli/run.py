@@ -103,6 +103,15 @@ def _setup_logging(verbose: int) -> logging.Handler:
     default=None,
     help="How to reach nodes [default: local; none for --db memory].",
 )
+@click.option("--username", default=None, help="--remote ssh: user to log in as [default: root].")
+@click.option(
+    "--password", default=None, help="--remote ssh: password (never written to test.json)."
+)
+@click.option("--ssh-private-key", default=None, help="--remote ssh: private key file.")
+@click.option("--ssh-port", type=int, default=None, help="--remote ssh: port [default: 22].")
+@click.option("--sudo", is_flag=True, help="--remote ssh: run commands through sudo.")
+@click.option("--docker-host", default=None, help="--remote docker: the Docker daemon URL.")
+@click.option("--cluster", default=None, help="--remote local/docker: cluster name.")
 @click.option(
     "--concurrency",
     default="1n",
@@ -172,6 +181,13 @@ def test_cmd(
     nodes: str | None,
     nodes_file: str | None,
     remote: str | None,
+    username: str | None,
+    password: str | None,
+    ssh_private_key: str | None,
+    ssh_port: int | None,
+    sudo: bool,
+    docker_host: str | None,
+    cluster: str | None,
     concurrency: str,
     time_limit: float,
     rate: float | None,
@@ -214,6 +230,30 @@ def test_cmd(
         "store": store,
         "name": name,
     }
+    ropts: dict[str, Any] = {}
+    if remote == "ssh":
+        for k, v in (
+            ("user", username),
+            ("key_file", ssh_private_key),
+            ("port", ssh_port),
+            ("sudo", sudo or None),
+        ):
+            if v is not None:
+                ropts[k] = v
+    elif username or password or ssh_private_key or ssh_port or sudo:
+        raise ConfigError(
+            "--username/--password/--ssh-private-key/--ssh-port/--sudo need --remote ssh"
+        )
+    if docker_host:
+        if remote != "docker":
+            raise ConfigError("--docker-host needs --remote docker")
+        ropts["docker_host"] = docker_host
+    if cluster:
+        if remote not in ("local", "docker", None):
+            raise ConfigError("--cluster applies to --remote local or docker")
+        ropts["cluster"] = cluster
+    spec["remote_opts"] = ropts
+    secrets = {"password": password} if password else None
     ns = _nodes(nodes, nodes_file)
     if ns is not None:
         spec["nodes"] = ns
@@ -223,7 +263,7 @@ def test_cmd(
     codes: list[int] = []
     try:
         for i in range(test_count):
-            test = build_test({**spec, "seed": seed + i})
+            test = build_test({**spec, "seed": seed + i}, secrets=secrets)
             if test_count > 1:
                 click.echo(f"== test {i + 1}/{test_count} (seed {seed + i})", err=True)
             with make_display() as show:

@@ -67,6 +67,8 @@ def test_memory_bug_exits_1(tmp_path: Path) -> None:
         ["--memory-bug", "typo"],
         ["--nodes", "a", "--nodes-file", "x"],
         ["--test-count", "0"],
+        ["--username", "admin"],
+        ["--docker-host", "tcp://x:2375"],
         ["--db", "memory", "--workload", "register", "--name", "bad/name"],
     ],
 )
@@ -140,6 +142,18 @@ def test_nodes_file_and_per_node_concurrency(tmp_path: Path) -> None:
     ops = [json.loads(ln) for ln in (run / "history.jsonl").read_text().splitlines()]
     for op in ops:  # workers spread over nodes round-robin: thread t talks to node t % 3
         assert op["node"] == ["a1", "a2", "a3"][op["process"] % 6 % 3], op
+
+
+def test_ssh_password_stays_out_of_test_json() -> None:
+    from jepsy.runner import build_test
+
+    t = build_test(
+        {"db": "memory", "remote": "ssh", "remote_opts": {"user": "admin"}},
+        secrets={"password": "hunter2"},
+    )
+    assert type(t.remote).__name__ == "SSHRemote"
+    assert "hunter2" not in json.dumps(t.to_json())
+    assert t.spec["remote_opts"] == {"user": "admin"}
 
 
 def test_worst_exit() -> None:
