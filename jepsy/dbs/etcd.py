@@ -485,7 +485,9 @@ class EtcdDB:
     install: bool = True
     binary: str = "etcd"
 
-    supports_clock = False
+    def clock_skew_support(self) -> None:
+        """None: Go reads the wall clock through the vDSO, which no LD_PRELOAD shim shifts; never change the real clock here."""
+        return None
 
     def __repr__(self) -> str:
         return (

@@ -73,8 +73,9 @@ class RedisDB:
     ``down_after_ms`` and ``failover_timeout_ms`` go to Sentinel;
     ``min_replicas_to_write`` > 0 makes the primary refuse writes without
     that many connected replicas (a mitigation; 0 = Redis' default).
-    ``env`` is extra environment for redis-server, e.g. the clock-skew
-    shim's (:mod:`jepsy.nemeses.clock`)."""
+    ``env`` is extra environment for redis-server; when the test runs the
+    clock nemesis, the skew shim's environment is added
+    (:func:`jepsy.nemeses.clock.daemon_env`)."""
 
     port: int = PORT
     sentinel_port: int = SENTINEL_PORT
@@ -85,8 +86,6 @@ class RedisDB:
     install: bool = True
     env: Mapping[str, str] | None = None
 
-    supports_clock = True
-
     def __repr__(self) -> str:
         return (
             f"RedisDB(down_after_ms={self.down_after_ms}, "
@@ -96,9 +95,19 @@ class RedisDB:
     def _dir(self, remote: Remote, node: str) -> str:
         return f"{remote.node_dir(node)}/redis"
 
-    def _server(self, test: Test, node: str) -> Daemon:
+    def clock_skew_support(self) -> str:
+        """Redis is dynamically linked and reads the clock through libc: the
+        clock nemesis' LD_PRELOAD shim works (see :mod:`jepsy.nemeses.clock`)."""
+        return "shim"
+
+    def _env(self, test: Test, node: str) -> dict[str, str]:
+        from jepsy.nemeses.clock import daemon_env
+
+        return {**(self.env or {}), **daemon_env(test, node)}
+
+    def _server(self, test: Test, node: str, env: Mapping[str, str] | None = None) -> Daemon:
         d = self._dir(test.remote, node)
-        env = dict(self.env or {})
+        env = dict(env or {})
         return Daemon(
             node=node,
             name="redis",
@@ -163,7 +172,7 @@ class RedisDB:
         server_conf, sentinel_conf = self._configs(test, node)
         write_file(r, node, f"{d}/redis.conf", server_conf)
         write_file(r, node, f"{d}/sentinel.conf", sentinel_conf)
-        srv = self._server(test, node)
+        srv = self._server(test, node, self._env(test, node))
         srv.start(r)
         addr = r.address(node)
         wait_ready(
@@ -202,7 +211,7 @@ class RedisDB:
     # -- Killable / Pausable: the redis-server process (sentinels stay up)
 
     def start(self, test: Test, node: str) -> None:
-        self._server(test, node).start(test.remote)
+        self._server(test, node, self._env(test, node)).start(test.remote)
 
     def kill(self, test: Test, node: str) -> None:
         self._server(test, node).stop(test.remote, sig="KILL")

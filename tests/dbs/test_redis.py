@@ -137,3 +137,30 @@ def test_redis_sentinel_ops_failover_and_lost_writes() -> None:
         for n in t.nodes:
             assert not db._server(t, n).running(r)
             assert not db._sentinel(t, n).running(r)
+
+
+@pytest.mark.integration
+def test_redis_runs_under_the_clock_shim_when_the_clock_nemesis_is_on() -> None:
+    need_binary("redis-server")
+    need_binary("redis-sentinel")
+    need_binary("gcc")
+    import redis
+
+    from jepsy.nemeses.clock import write_offset
+    from tests.remotes import cluster
+
+    with cluster("local", name="jdrclk", subnet="10.93.4.0/24", nodes=1) as r:
+        db = RedisDB()
+        t = noop_test(nodes=("n1",), remote=r, db=db, spec={"nemesis": ["clock"]})
+        try:
+            db.setup(t, "n1")
+            c = redis.Redis(host=r.address("n1"), port=6379, socket_timeout=2)
+            before = c.time()[0]
+            write_offset(r, "n1", 3600)
+            time.sleep(0.3)  # the shim rereads its offset file at most every 100 ms
+            after = c.time()[0]
+            c.close()
+            assert 3590 <= after - before <= 3610
+        finally:
+            write_offset(r, "n1", 0)
+            db.teardown(t, "n1")
