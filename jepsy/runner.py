@@ -538,8 +538,11 @@ class _Runner:
                 done = self.nemesis.invoke(test, op)
             else:
                 c = w.client
+                if c is None:  # opening failed before: try again, once per op
+                    self._open_client(w)
+                    c = w.client
                 if c is None:
-                    return op.replace(type="fail", error="client could not be opened")
+                    return op.replace(type="fail", error=f"could not open a client to {w.node}")
                 done = c.invoke(test, op)
         except ClientError as e:
             kind = "fail" if e.definite and not w.is_nemesis else "info"

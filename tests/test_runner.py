@@ -378,3 +378,43 @@ def test_fast_history_lines_match_op_to_json(value: Any) -> None:
     for process, error in ((0, None), ("nemesis", {"why": "x"})):
         op = Op(index=4, time=5, process=process, type="ok", f="r\\w", value=value, error=error)
         assert json.loads(_line(op)) == json.loads(op_to_json(op))
+
+
+class OpensEverySecondTime:
+    """``open`` fails on its 2nd and 3rd call; ops on an opened client succeed."""
+
+    def __init__(self, counter: list[int] | None = None) -> None:
+        self.counter = counter if counter is not None else [0]
+
+    def open(self, test: Test, node: str) -> OpensEverySecondTime:
+        self.counter[0] += 1
+        if self.counter[0] in (2, 3):
+            raise ConnectionRefusedError(f"{node} refused")
+        return OpensEverySecondTime(self.counter)
+
+    def setup(self, test: Test) -> None:
+        pass
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        return op.replace(type="ok")
+
+    def teardown(self, test: Test) -> None:
+        pass
+
+    def close(self, test: Test) -> None:
+        pass
+
+
+def test_a_client_that_cannot_open_fails_definitely_then_reopens(tmp_path: Path) -> None:
+    t = noop_test(
+        client=OpensEverySecondTime(),
+        generator=gen.limit(20, _writes()),
+        concurrency=1,
+        store_dir=tmp_path,
+    )
+    h = _run(t).run_dir.history()
+    # setup's client opened (1st); the worker's open (2nd) and the retry before its first op
+    # (3rd) fail: that op fails without having been sent; the next retry (4th) opens.
+    comps = [op for op in h if op.type != "invoke"]
+    assert comps[0].type == "fail" and "could not open a client to n1" in comps[0].error
+    assert all(op.type == "ok" for op in comps[1:]) and len(comps) == 20

@@ -293,6 +293,9 @@ def _summary(result: Any) -> None:
             v = _verdict(child.valid)
             extra = f" ({child.error})" if child.error else ""
             click.echo(f"  {cname}: {v}{extra}", err=True)
+    report = result.run_dir.path / "report.html"
+    if report.exists():
+        click.echo(f"report: {report}", err=True)
     click.secho(f"verdict: {verdict}", fg=colour, bold=True)
 
 
