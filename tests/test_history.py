@@ -78,3 +78,83 @@ def test_op_is_frozen() -> None:
     op = Op(process=0, type="invoke", f="read")
     with pytest.raises(AttributeError):
         op.f = "write"  # type: ignore[misc]
+
+
+def test_indexes_must_increase() -> None:
+    ops = [
+        Op(index=3, process=0, type="invoke", f="read"),
+        Op(index=2, process=0, type="ok", f="read"),
+    ]
+    with pytest.raises(HistoryError, match="op indexes must increase; 2 follows 3"):
+        History(ops, source="mem")
+
+
+def test_nemesis_ops_are_not_validated_but_paired() -> None:
+    h = History.from_dicts(
+        [
+            {"process": "nemesis", "type": "info", "f": "start", "value": None},
+            {"process": "nemesis", "type": "invoke", "f": "kill", "value": ["n1"]},
+            {"process": "nemesis", "type": "invoke", "f": "kill", "value": ["n2"]},
+            {"process": "nemesis", "type": "info", "f": "kill", "value": ["n2"]},
+        ]
+    )
+    assert h.completion(h[2]) == h[3]
+    assert h.completion(h[1]) is None
+    assert h.invocation(h[0]) is None
+
+
+def test_from_dict_conversions_and_errors() -> None:
+    from jepsy.edn import Keyword
+
+    op = Op.from_dict(
+        {
+            Keyword("process"): Keyword("nemesis"),
+            Keyword("type"): Keyword("info"),
+            Keyword("f"): Keyword("start"),
+            Keyword("time"): 12.0,
+            Keyword("node"): Keyword("n1"),
+            Keyword("extra-field"): 1,
+        },
+        index=4,
+    )
+    assert (op.index, op.time, op.process, op.type, op.f, op.node) == (
+        4,
+        12,
+        "nemesis",
+        "info",
+        "start",
+        "n1",
+    )
+    assert all(type(x) is str for x in (op.process, op.type, op.f, op.node))
+    assert op.extra == {"extra-field": 1}
+    assert Op.from_dict({"process": 0, "type": "ok", "f": None}).f == ""
+    bad = [
+        ({"process": 0, "type": ["ok"], "f": "r"}, "op type must be one of"),
+        ({"process": 0, "type": "ok", "f": "r", "time": float("nan")}, "op time must be"),
+        ({"process": 0, "type": "ok", "f": "r", "time": True}, "op time must be"),
+        ({"process": 0, "type": "ok", "f": "r", "index": False}, "op index must be an int"),
+        ({"process": None, "type": "ok", "f": "r"}, "op process must be an int or a string"),
+    ]
+    for d, words in bad:
+        with pytest.raises(HistoryError, match=words):
+            Op.from_dict(d)
+
+
+def test_views_keep_indexes_and_split_by_key() -> None:
+    h = History.from_dicts(
+        [
+            {"process": 0, "type": "invoke", "f": "write", "value": ["a", 1]},
+            {"process": 1, "type": "invoke", "f": "write", "value": [["k", 2], 5]},
+            {"process": 0, "type": "ok", "f": "write", "value": ["a", 1]},
+            {"process": 1, "type": "ok", "f": "write", "value": [["k", 2], 5]},
+            {"process": "nemesis", "type": "info", "f": "start", "value": None},
+        ]
+    )
+    keys = h.by_key()
+    assert set(keys) == {"a", ("k", 2)}
+    a = keys["a"]
+    assert [(op.index, op.value) for op in a] == [(0, 1), (2, 1)]
+    assert a.completion(a[0]) is not None and a.completion(a[0]).index == 2  # type: ignore[union-attr]
+    assert [(inv.index, c.index if c else None) for inv, c in h.pairs()] == [(0, 2), (1, 3)]
+    assert len(h.to_dicts()) == 5 and h.to_dicts()[4]["process"] == "nemesis"
+    assert repr(h.client_ops()) == "<History 4 ops>"

@@ -20,7 +20,7 @@ from jepsy.history import (
     read_jsonl,
     write_history,
 )
-from tests.conftest import need_shared_histories
+from tests.conftest import ROOT, need_shared_histories
 
 
 def _ops() -> list[Op]:
@@ -325,3 +325,17 @@ def test_every_knossos_history_reads_and_round_trips(tmp_path: Path) -> None:
             out = tmp_path / f"rt.{fmt}"
             write_history(h, out)
             assert list(read_history(out)) == list(h), (entry["file"], fmt)
+
+
+def test_parse_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "parse_history", ROOT / "bench" / "parse_history.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--ops", "3000", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in out] == [["jsonl", "3000", "ops"], ["edn", "3000", "ops"]]

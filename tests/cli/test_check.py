@@ -235,3 +235,49 @@ def test_knossos_initial_value(tmp_path: Path) -> None:
     r = _run("--init", "0", bad, good)
     assert r.exit_code == 1, r.output
     assert f"{bad}: INVALID" in r.stdout and f"{good}: valid" in r.stdout
+
+
+def test_terminal_output_is_a_rich_table(tmp_path: Path) -> None:
+    """On a real pseudo-terminal: a table, per-key table and the explanation."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    ok = _hist(tmp_path, "ok.jsonl", VALID)
+    bad = _hist(tmp_path, "bad.jsonl", INVALID)
+    master, slave = pty.openpty()
+    env = dict(os.environ, COLUMNS="200", TERM="xterm")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jepsy", "check", "--model", "register", ok, bad],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+        code = proc.wait(timeout=60)
+    out = b"".join(chunks).decode("utf-8", "replace")
+    assert code == 1, out
+    assert "jepsy check" in out and "│" in out  # the table's title and borders
+    assert "INVALID" in out and "valid" in out
+    assert "is not linearizable:" in out
+    assert "cannot linearize op 3 (process 1): ok read 2" in out
+    assert "2 files: 1 valid, 1 invalid, 0 unknown, 0 unreadable" in out
