@@ -307,15 +307,21 @@ def make_remote(kind: str, nodes: Sequence[str], **opts: Any) -> Remote:
     The remote is not set up yet: call ``setup()`` or use it as a context manager.
     """
     nodes = tuple(nodes)
-    if kind == "local":
-        from jepsy.control.local import LocalRemote
-
-        return LocalRemote(nodes, **opts)
-    if kind in ("docker", "ssh"):
+    if kind in ("local", "docker", "ssh"):
         import importlib
+        import inspect
 
         mod = importlib.import_module(f"jepsy.control.{kind}")
-        cls = getattr(mod, "DockerRemote" if kind == "docker" else "SSHRemote")
+        cls = getattr(
+            mod, {"local": "LocalRemote", "docker": "DockerRemote"}.get(kind, "SSHRemote")
+        )
+        known = set(inspect.signature(cls).parameters) - {"nodes"}
+        unknown = sorted(set(opts) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {', '.join(unknown)} for the {kind} remote; "
+                f"it takes {', '.join(sorted(known))}"
+            )
         remote: Remote = cls(nodes, **opts)
         return remote
     if kind == "noop":

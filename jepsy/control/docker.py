@@ -350,8 +350,6 @@ class DockerRemote:
             )
         if code is None:
             code = -1
-        if code in (125, 126, 127) and b"timeout: " in err and b"No such file" in err:
-            err = err.replace(b"timeout: failed to run command", b"")
         r = ExecResult(node=node, argv=args, exit_code=int(code), stdout=out, stderr=err)
         return raise_for_exit(r) if check else r
 

@@ -225,6 +225,17 @@ class SSHRemote:
         return c
 
     def _acquire(self, node: str) -> paramiko.SSHClient:
+        """An idle pooled connection to ``node`` or a new one.  A node that does
+        not answer raises RemoteError (SetupError only from :meth:`setup`)."""
+        c = self._pop_idle(node)
+        if c is not None:
+            return c
+        try:
+            return self._connect(node)
+        except SetupError as e:
+            raise RemoteError(str(e).removeprefix(f"{node}: "), node=node) from e
+
+    def _pop_idle(self, node: str) -> paramiko.SSHClient | None:
         with self._lock:
             idle = self._idle[node]
             while idle:
@@ -234,7 +245,7 @@ class SSHRemote:
                     return c
                 self._all.discard(c)
                 c.close()
-        return self._connect(node)
+        return None
 
     def _release(self, node: str, c: paramiko.SSHClient) -> None:
         t = c.get_transport()

@@ -109,3 +109,30 @@ def test_pool_serves_concurrent_calls(ssh: Any) -> None:
     assert not errors, errors
     assert sorted(results) == sorted(f"{i}-{j}" for i in range(8) for j in range(3))
     assert all(len(idle) <= ssh.pool_size for idle in ssh._idle.values())
+
+
+@pytest.mark.integration
+def test_a_node_that_stops_answering_raises_remote_error_in_bounded_time(ssh: Any) -> None:
+    import os
+    import signal
+    import time
+
+    from jepsy.errors import RemoteError
+
+    with SSHRemote(["n1", "n2"], **_opts(ssh, connect_timeout=1.0)) as r:
+        listener = psutil.Process(ssh.sshd_pids["n2"])
+        sessions = listener.children(recursive=True)
+        os.kill(listener.pid, signal.SIGSTOP)
+        try:
+            for p in sessions:
+                p.kill()
+            psutil.wait_procs(sessions, timeout=5)
+            t0 = time.monotonic()
+            with pytest.raises(RemoteError) as ei:
+                r.exec("n2", ["true"], timeout=2)
+            assert time.monotonic() - t0 < 10
+            assert ei.value.node == "n2"
+            assert r.exec("n1", ["echo", "fine"]).out == "fine"
+        finally:
+            os.kill(listener.pid, signal.SIGCONT)
+        assert r.exec("n2", ["echo", "back"]).out == "back"
