@@ -310,6 +310,29 @@ def write_offset(
     )
 
 
+def shim_in_use(remote: Remote, node: str, *, timeout: float = 30.0) -> bool:
+    """True when some process on ``node`` has ``node``'s shim loaded (it
+    shows in ``/proc/PID/maps``) or its clock file in its environment, i.e.
+    was launched with :func:`clock_env`.  (Both are checked: a daemon that
+    rewrites its process title, as Redis does, may clobber its environ.)"""
+    r = remote.exec(
+        node,
+        [
+            "sh",
+            "-c",
+            'grep -lsF -- "$3" /proc/[0-9]*/maps 2>/dev/null | head -n 1; '
+            'grep -alsF -- "$1=$2" /proc/[0-9]*/environ 2>/dev/null | head -n 1',
+            "jepsy-clock",
+            ENV_FILE,
+            clock_file(remote, node),
+            shim_path(remote, node),
+        ],
+        timeout=timeout,
+        check=False,
+    )
+    return bool(r.out.strip())
+
+
 def clock_env(remote: Remote, node: str) -> dict[str, str]:
     """The environment a DB suite launches its daemon with so that the clock
     nemesis can skew it: ``LD_PRELOAD`` and ``JEPSY_CLOCK_FILE``.
@@ -377,29 +400,46 @@ def _refuse_shared_clock(remote: Remote) -> None:
 
 
 class ClockNemesis:
-    """Skews node clocks through the shim file or (opt-in) the real clock."""
+    """Skews node clocks through the shim file or (opt-in) the real clock.
 
-    def __init__(self, *, mode: ClockSupport = "shim", db: DB | None = None) -> None:
+    In shim mode, ``setup`` checks that some process on every node runs with
+    the node's clock file in its environment (the DB's daemon, launched with
+    :func:`clock_env`) and raises ConfigError otherwise, since the skew
+    would have no effect; ``require_shim=False`` skips that check."""
+
+    def __init__(
+        self, *, mode: ClockSupport = "shim", db: DB | None = None, require_shim: bool = True
+    ) -> None:
         if mode not in ("shim", "system"):
             raise ConfigError(f"clock mode must be 'shim' or 'system'; got {mode!r}")
         self.mode: ClockSupport = mode
         self.db = db
+        self.require_shim = require_shim
         self._rng = random.Random(0)
         self._lock = threading.Lock()
         self._offsets: dict[str, float] = {}
 
     def setup(self, test: Test) -> ClockNemesis:
-        n = ClockNemesis(mode=self.mode, db=self.db)
+        n = ClockNemesis(mode=self.mode, db=self.db, require_shim=self.require_shim)
         n._rng = nemesis_rng(test, "clock")
         if self.mode == "system":
             _refuse_shared_clock(test.remote)
         else:
 
-            def prepare(node: str) -> None:
+            def prepare(node: str) -> bool:
                 install_shim(test.remote, node)
                 write_offset(test.remote, node, 0.0)
+                return shim_in_use(test.remote, node)
 
-            on_nodes(list(test.nodes), prepare)
+            used = on_nodes(list(test.nodes), prepare)
+            missing = [node for node, ok in used.items() if not ok]
+            if missing and self.require_shim:
+                raise ConfigError(
+                    f"nemesis 'clock': no process on {', '.join(missing)} runs under the clock "
+                    f"shim, so skewing would have no effect on {self.db!r}; hint: the DB suite "
+                    "must launch its daemon with jepsy.nemeses.clock.daemon_env(test, node) "
+                    "(or clock_env(remote, node)) in its environment"
+                )
         return n
 
     def fs(self) -> Set[str]:
@@ -597,6 +637,7 @@ __all__ = [
     "install_shim",
     "package",
     "remove_shim",
+    "shim_in_use",
     "shim_path",
     "wants_clock",
     "write_offset",

@@ -18,6 +18,7 @@ from jepsy import net
 from jepsy.control import Remote, pid_alive, pid_state
 from jepsy.core import Test as Spec
 from jepsy.core import noop_test
+from jepsy.errors import ConfigError
 from jepsy.history import Op
 from jepsy.nemeses import clock, combined, packet_loss
 from tests.nemeses.nemesis_daemon import PORT, RedisNodesDB, ping, redis_time
@@ -286,3 +287,18 @@ def test_teardown_undoes_every_fault_in_force(cluster: tuple[Spec, RedisNodesDB]
     assert pid_state(test.remote, "n2", db.pids["n2"]) != "T"
     assert abs(_shim_date(test, "n3")) < 1
     net.verify_connectivity(test.remote, port=PORT)
+
+
+def test_clock_setup_refuses_when_no_daemon_runs_under_the_shim(
+    cluster: tuple[Spec, RedisNodesDB],
+) -> None:
+    test, db = cluster
+    assert all(net.on_nodes(test.nodes, lambda n: clock.shim_in_use(test.remote, n)).values())
+    db.kill(test, "n1")
+    try:
+        assert not clock.shim_in_use(test.remote, "n1")
+        with pytest.raises(ConfigError, match=r"no process on n1 runs under the clock shim"):
+            clock.ClockNemesis(mode="shim", db=db).setup(test)
+    finally:
+        db.start(test, "n1")
+    assert clock.shim_in_use(test.remote, "n1")
