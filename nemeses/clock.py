@@ -475,7 +475,7 @@ class ClockNemesis:
                 return self._strobe(test, op)
             if op.f == RESET:
                 return self._reset(test, op)
-        except ConfigError as e:
+        except (ConfigError, ValueError, TypeError) as e:
             return op.replace(type="info", error=f"nothing done: {error_text(e)}")
         return op.replace(type="info", error=f"clock nemesis cannot handle f {op.f!r}")
 

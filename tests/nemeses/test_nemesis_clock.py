@@ -155,6 +155,11 @@ def test_bad_op_values_complete_as_info_with_an_error() -> None:
     assert done.type == "info" and "clock-strobe value must be" in done.error
     done = n.invoke(t, Op(process="nemesis", type="invoke", f="clock-bump", value={"n9": 1}))
     assert "not among" in done.error
+    done = n.invoke(
+        t,
+        Op(process="nemesis", type="invoke", f="clock-bump", value={"nodes": "one", "delta": "x"}),
+    )
+    assert done.type == "info" and "nothing done" in done.error
 
 
 def test_daemon_env_only_when_the_clock_nemesis_runs() -> None:
