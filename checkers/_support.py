@@ -17,6 +17,7 @@ By example::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -40,7 +41,10 @@ def hashable(v: Any) -> Any:
 
 
 def jsonable(v: Any) -> Any:
-    """``v`` as plain JSON data: tuples/sets -> lists (sets sorted), str subclasses -> str."""
+    """``v`` as plain JSON data: tuples/sets -> lists (sets sorted), str subclasses -> str,
+    infinities and NaN -> their names as strings."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return repr(v)  # "inf", "-inf", "nan": strict JSON has no such numbers
     if v is None or isinstance(v, bool | int | float):
         return v
     if isinstance(v, str):
@@ -52,7 +56,7 @@ def jsonable(v: Any) -> Any:
     if isinstance(v, Mapping):
         return {key_str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, Decimal | Fraction):
-        return float(v)
+        return jsonable(float(v))
     return repr(v)
 
 

@@ -28,6 +28,7 @@ By example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -136,7 +137,9 @@ class Bank:
         return f"bank(total={self.total!r}, negative_balances_ok={self.negative_balances_ok!r})"
 
 
-def _num(x: float) -> int | float:
+def _num(x: float) -> int | float | str:
+    if not math.isfinite(x):
+        return repr(float(x))
     return int(x) if float(x).is_integer() else x
 
 

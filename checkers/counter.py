@@ -26,6 +26,7 @@ By example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -127,7 +128,9 @@ class Counter:
         return "counter()"
 
 
-def _num(x: float) -> int | float:
+def _num(x: float) -> int | float | str:
+    if not math.isfinite(x):
+        return repr(x)
     return int(x) if x == int(x) else x
 
 

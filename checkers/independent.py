@@ -24,12 +24,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jepsy.checkers._support import LIMIT, key_str, sort_key
+from jepsy.checkers._support import LIMIT, hashable, key_str, sort_key
 from jepsy.checkers.core import Checker, Result, merge_valid, safe_check
+from jepsy.history import History
 
 if TYPE_CHECKING:
     from jepsy.core import Test
-    from jepsy.history import History
+    from jepsy.history import Op
+
+
+def _by_key(history: History) -> dict[Any, History]:
+    """Like :meth:`History.by_key`, but any key value works (dicts, nested lists)."""
+    out: dict[Any, list[Op]] = {}
+    for op in history:
+        v = op.value
+        if op.is_client and isinstance(v, list | tuple) and len(v) == 2:
+            out.setdefault(hashable(v[0]), []).append(op.replace(value=v[1]))
+    return {k: History(ops, validate=False, source=history.source) for k, ops in out.items()}
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,7 @@ class Independent:
     checker: Checker
 
     def check(self, test: Test, history: History, opts: Mapping[str, Any]) -> Result:
-        subs = history.by_key()
+        subs = _by_key(history)
         results = {k: safe_check(self.checker, test, h, opts) for k, h in subs.items()}
         order = sorted(results, key=sort_key)
         failures = [k for k in order if results[k].valid is False]
