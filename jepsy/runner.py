@@ -418,7 +418,8 @@ class _Runner:
                     self._wait(w, ph, due)
                     continue
                 if self.rate_gap and not target.is_nemesis:
-                    self.next_slot = max(self.next_slot, now) + int(
+                    # Catch up on small wake-up delays (up to 50 ms), never burst more.
+                    self.next_slot = max(self.next_slot, now - 50_000_000) + int(
                         self.rate_rng.random() * self.rate_gap
                     )
                 ph.gen = gen2

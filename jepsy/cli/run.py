@@ -124,8 +124,9 @@ def _setup_logging(verbose: int) -> logging.Handler:
 @click.option(
     "--rate",
     type=float,
-    default=None,
-    help="Target client ops per second (default: as fast as possible).",
+    default=1000.0,
+    show_default=True,
+    help="Target client ops per second over all workers; 0 = as fast as possible.",
 )
 @click.option(
     "--op-timeout",
@@ -221,7 +222,7 @@ def test_cmd(
         "remote": remote,
         "concurrency": concurrency,
         "time_limit": time_limit,
-        "rate": rate,
+        "rate": rate or None,
         "op_timeout": op_timeout,
         "nemesis": _split(nemesis),
         "nemesis_interval": nemesis_interval,
