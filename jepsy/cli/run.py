@@ -13,6 +13,7 @@ of the N runs (crash > bad arguments > invalid > unknown > valid).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import pkgutil
 import sys
@@ -76,8 +77,18 @@ def _nodes(nodes: str | None, nodes_file: str | None) -> list[str] | None:
     return None
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is now (rich's live display redirects it)."""
+
+    def write(self, s: str) -> int:
+        return sys.stderr.write(s)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _setup_logging(verbose: int) -> logging.Handler:
-    h = logging.StreamHandler(sys.stderr)
+    h: logging.Handler = logging.StreamHandler(_CurrentStderr())
     h.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     h.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     logging.getLogger().addHandler(h)
@@ -360,6 +371,14 @@ def _verdict(valid: Any) -> str:
     return "unknown"
 
 
+def _signature(fn: Any) -> str:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return "(...)"
+    return str(sig.replace(return_annotation=inspect.Signature.empty))
+
+
 def _first_line(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
 
@@ -409,6 +428,12 @@ def list_cmd() -> int:
             click.echo(f"  {mod}: (cannot import: {e})")
             continue
         click.echo(f"  {mod}: {_first_line(m.__doc__)}")
+        for fname, fn in vars(m).items():
+            if fname.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != m.__name__:
+                continue
+            ret = getattr(m, str(inspect.signature(fn).return_annotation).strip("'\""), None)
+            if inspect.isclass(ret) and hasattr(ret, "check"):  # a checker factory
+                click.echo(f"      {fname}{_signature(fn)}")
     return 0
 
 
