@@ -628,6 +628,8 @@ class _Runner:
         ph = _Phase(name, None if gen is None else lift(gen), deadline)
         with self.stats._lock:
             self.stats.phase = name
+            self.stats.started = time.monotonic()  # elapsed counts from the phase's start
+            self.stats.time_limit = limit
         with self.lock:
             self.phase = ph
             for w in self.workers.values():
