@@ -19,6 +19,7 @@ from jepsy.errors import (
 )
 from jepsy.history import History, Op, read_history, write_history
 from jepsy.nemesis import Nemesis
+from jepsy.runner import RunResult, build_test, run
 
 __version__ = "0.1.0"
 
@@ -42,11 +43,14 @@ __all__ = [
     "Remote",
     "RemoteError",
     "Result",
+    "RunResult",
     "SetupError",
     "Test",
     "__version__",
+    "build_test",
     "compose",
     "noop_test",
     "read_history",
+    "run",
     "write_history",
 ]
