@@ -49,11 +49,12 @@ from __future__ import annotations
 import math
 import os
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from itertools import compress, repeat
-from operator import add, and_, getitem, is_, lt, sub
+from itertools import accumulate, compress, repeat
+from operator import add, and_, eq, getitem, is_, lt, sub
 from typing import IO, Any
 
 from jepsy import history as _history
@@ -679,7 +680,7 @@ def _fast_op_maps(text: str) -> list[dict[Any, Any]] | None:
         if toks[-1] != "]":
             return None
         i, end = 1, n - 1
-    quick = _flat_maps(vals[i:end])
+    quick = _flat_maps(vals[i:end], toks[i:end])
     if quick is not None:
         return quick
     maps: list[dict[Any, Any]] = []
@@ -738,24 +739,27 @@ def _alternate(opens: list[int], closes: list[int]) -> bool:
     )
 
 
-def _flat_maps(vals: list[Any]) -> list[dict[Any, Any]] | None:
+def _flat_maps(vals: list[Any], toks: list[str]) -> list[dict[Any, Any]] | None:
     """Op maps from converted tokens when no map nests and no vector nests.
 
-    Everything runs through C-level ``map``/``compress``/``dict(zip())``
-    except one step per vector; None when the shape is anything else."""
+    ``vals[i]`` is the value of token ``toks[i]``.  Everything runs through
+    C-level ``map``/``compress``/``dict(zip())`` except one step per
+    vector; None when the shape is anything else."""
     # One pass finds every bracket; the per-kind positions come from that short list.
-    bpos = list(compress(range(len(vals)), map(_BRACKETS.__contains__, map(id, vals))))
-    kinds = [vals[p] for p in bpos]
-    if kinds.count(_OPEN_M) != kinds.count(_CLOSE_M):
+    bpos = list(compress(range(len(toks)), map(_BRACKET_TOKENS.__contains__, toks)))
+    kinds = [toks[p] for p in bpos]
+    mo = list(compress(bpos, map(eq, kinds, repeat("{"))))
+    mc = list(compress(bpos, map(eq, kinds, repeat("}"))))
+    vo = list(compress(bpos, map(eq, kinds, repeat("["))))
+    vc = list(compress(bpos, map(eq, kinds, repeat("]"))))
+    if not _alternate(vo, vc) or not _alternate(mo, mc):
         return None
-    vo = list(compress(bpos, map(is_, kinds, repeat(_OPEN_V))))
     if vo:
-        vc = list(compress(bpos, map(is_, kinds, repeat(_CLOSE_V))))
-        if not _alternate(vo, vc):
+        # A map bracket inside a vector: not flat.
+        if list(map(bisect_left, repeat(mo), vo)) != list(map(bisect_left, repeat(mo), vc)):
             return None
-        # A map marker inside a vector: not flat.
-        mo_all = list(compress(bpos, map(is_, kinds, repeat(_OPEN_M))))
-        mc_all = list(compress(bpos, map(is_, kinds, repeat(_CLOSE_M))))
+        if list(map(bisect_left, repeat(mc), vo)) != list(map(bisect_left, repeat(mc), vc)):
+            return None
         out: list[Any] = []
         prev = 0
         for o, c in zip(vo, vc, strict=True):
@@ -764,17 +768,10 @@ def _flat_maps(vals: list[Any]) -> list[dict[Any, Any]] | None:
             prev = c + 1
         out.extend(vals[prev:])
         vals = out
-        mo = _positions(vals, _OPEN_M)
-        mc = _positions(vals, _CLOSE_M)
-        if len(mo) != len(mo_all) or len(mc) != len(mc_all):
-            return None
-    else:
-        if _CLOSE_V in kinds:
-            return None
-        mo = list(compress(bpos, map(is_, kinds, repeat(_OPEN_M))))
-        mc = list(compress(bpos, map(is_, kinds, repeat(_CLOSE_M))))
-    if not _alternate(mo, mc):
-        return None
+        # Each vector o..c became one element: later positions move back by c - o.
+        removed = [0, *accumulate(map(sub, vc, vo))]
+        mo = list(map(sub, mo, map(getitem, repeat(removed), map(bisect_left, repeat(vo), mo))))
+        mc = list(map(sub, mc, map(getitem, repeat(removed), map(bisect_left, repeat(vo), mc))))
     if mo and (mo[0] != 0 or mc[-1] != len(vals) - 1):
         return None
     if sum(mc) - sum(mo) + len(mo) != len(vals):
@@ -787,6 +784,9 @@ def _flat_maps(vals: list[Any]) -> list[dict[Any, Any]] | None:
         return list(map(dict, map(zip, keys, values)))
     except TypeError:
         return None  # an unhashable key
+
+
+_BRACKET_TOKENS = frozenset("[]{}")
 
 
 class _Marker:
@@ -805,7 +805,6 @@ _OPEN_V: Any = _Marker("[")
 _CLOSE_V: Any = _Marker("]")
 _OPEN_M: Any = _Marker("{")
 _CLOSE_M: Any = _Marker("}")
-_BRACKETS = frozenset(map(id, (_OPEN_V, _CLOSE_V, _OPEN_M, _CLOSE_M)))
 
 
 def read_edn_history(path: str | os.PathLike[str]) -> History:

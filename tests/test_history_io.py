@@ -338,4 +338,8 @@ def test_parse_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     spec.loader.exec_module(mod)
     assert mod.main(["--ops", "3000", "--repeat", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[:3] for line in out] == [["jsonl", "3000", "ops"], ["edn", "3000", "ops"]]
+    assert [line.split()[:3] for line in out[:2]] == [
+        ["jsonl", "3000", "ops"],
+        ["edn", "3000", "ops"],
+    ]
+    assert out[2].startswith("machine: sum(range(1000)) takes")
