@@ -374,12 +374,24 @@ _APPLY = (
     "iptables-restore -w --noflush || exit 1; "
     'iptables -w -C INPUT -j "$1" 2>/dev/null || iptables -w -I INPUT 1 -j "$1"'
 )
-_REMOVE = (
-    'i=0; while [ $i -lt 16 ] && iptables -w -D INPUT -j "$1" 2>/dev/null; do i=$((i+1)); done; '
-    'iptables -w -F "$1" 2>/dev/null; iptables -w -X "$1" 2>/dev/null; '
-    'if iptables -w -S "$1" >/dev/null 2>&1 || iptables -w -S INPUT | grep -qx -- "-A INPUT -j $1"; '
-    'then echo "leftover $1 rules" >&2; exit 3; fi; exit 0'
-)
+# One shell per node, $1 = chain: read the rules once, remove jepsy's jump(s)
+# and chain in one iptables-restore, then check that nothing of it is left.
+_REMOVE = r"""
+c=$1
+rules=$(iptables -w -S) || exit 2
+jumps=$(printf '%s\n' "$rules" | grep -x -- "-A INPUT -j $c")
+if ! printf '%s\n' "$rules" | grep -qx -- "-N $c" && [ -z "$jumps" ]; then exit 0; fi
+{
+  printf '*filter\n'
+  [ -n "$jumps" ] && printf '%s\n' "$jumps" | sed 's/^-A /-D /'
+  if printf '%s\n' "$rules" | grep -qx -- "-N $c"; then printf -- '-F %s\n-X %s\n' "$c" "$c"; fi
+  printf 'COMMIT\n'
+} | iptables-restore -w --noflush || exit 3
+if iptables -w -S | grep -qx -e "-N $c" -e "-A INPUT -j $c"; then
+  echo "leftover $c rules" >&2; exit 3
+fi
+exit 0
+"""
 
 
 def _restore_input(chain: str, lines: Iterable[str]) -> bytes:
