@@ -106,3 +106,25 @@ def test_suite_registered() -> None:
         get_suite("no-such-db")
     with pytest.raises(ConfigError, match="supports"):
         s.make_client("bank", {})
+
+
+def test_queue_and_list_transactions() -> None:
+    s = MemoryStore()
+    s.enqueue("q", 1)
+    s.enqueue("q", 2)
+    assert s.dequeue("q") == 1
+    assert s.drain("q") == [2]
+    assert s.drain("q") == []
+    out = s.txn([["append", 1, 5], ["r", 1, None], ["append", 1, 6], ["r", 2, None]])
+    assert out == [["append", 1, 5], ["r", 1, [5]], ["append", 1, 6], ["r", 2, []]]
+    lossy = MemoryStore(bugs=["lost-writes"], bug_p=1.0)
+    lossy.txn([["append", 1, 5]])
+    assert lossy.txn([["r", 1, None]]) == [["r", 1, []]]
+
+
+def test_client_queue_empty_is_fail() -> None:
+    db = MemoryDB()
+    t = noop_test(db=db)
+    c = _client(db, workload="queue")
+    done = c.invoke(t, Op(process=0, type="invoke", f="dequeue", value=None))
+    assert done.type == "fail" and done.error == "empty"

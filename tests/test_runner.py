@@ -50,6 +50,9 @@ def test_memory_register_run_leaves_a_complete_store(tmp_path: Path) -> None:
         ("register", "lost-writes"),
         ("register", "non-atomic-cas"),
         ("set", "lost-writes"),
+        ("counter", "lost-writes"),
+        ("queue", "lost-writes"),
+        ("list-append", "stale-reads"),
     ],
 )
 def test_planted_bugs_are_caught(tmp_path: Path, workload: str, bug: str) -> None:

@@ -11,12 +11,14 @@ comma-separated) plants one on purpose so you can watch jepsy catch it:
 
 ``stale-reads``
     Reads are sometimes (``memory_bug_p``, default 0.2) served from a lagging
-    replica: they return the value *before* the key's latest write.  The
-    register workload's linearizability checker reports them.
+    replica: they return the value *before* the key's latest write (register)
+    or the list without its last append (list-append).  The linearizability
+    and Elle checkers report them.
 ``lost-writes``
-    Acknowledged writes and set adds are sometimes dropped: the client
-    hears ``ok`` but nothing changes.  Caught by the register (a later read
-    misses the write) and set (an acknowledged element is missing) checkers.
+    Acknowledged writes, set adds, counter adds, enqueues and list appends
+    are sometimes dropped: the client hears ``ok`` but nothing changes.
+    Caught by every workload's checker (register, set, counter, queue,
+    list-append).
 ``non-atomic-cas``
     Compare-and-set reads and writes in two steps with the lock released in
     between (a race window), so two CAS ops can both succeed from one value.
@@ -38,6 +40,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -51,12 +54,12 @@ if TYPE_CHECKING:
 
 BUGS: Mapping[str, str] = {
     "stale-reads": "reads sometimes return the value before the key's latest write",
-    "lost-writes": "acknowledged writes and set adds are sometimes dropped",
+    "lost-writes": "acknowledged writes, adds, enqueues and appends are sometimes dropped",
     "non-atomic-cas": "compare-and-set checks and writes in two steps (a race window)",
 }
 DEFAULT_BUG_P = 0.2
 
-_MISSING: Any = object()
+_EMPTY: Any = object()
 
 
 class MemoryStore:
@@ -82,6 +85,8 @@ class MemoryStore:
         self._values: dict[Any, Any] = {}
         self._previous: dict[Any, Any] = {}
         self._sets: dict[Any, set[Any]] = {}
+        self._queues: dict[Any, deque[Any]] = {}
+        self._lists: dict[Any, list[Any]] = {}
         self._stale = "stale-reads" in self.bugs
         self._lost = "lost-writes" in self.bugs
         self._racy_cas = "non-atomic-cas" in self.bugs
@@ -94,6 +99,8 @@ class MemoryStore:
             self._values.clear()
             self._previous.clear()
             self._sets.clear()
+            self._queues.clear()
+            self._lists.clear()
 
     # -- registers ----------------------------------------------------
     def read(self, key: Any) -> Any:
@@ -140,6 +147,45 @@ class MemoryStore:
             if self._lost and self._dice():
                 return
             self._values[key] = (self._values.get(key) or 0) + delta
+
+    # -- queues and list transactions ---------------------------------------
+    def enqueue(self, key: Any, element: Any) -> None:
+        with self._lock:
+            if self._lost and self._dice():
+                return
+            self._queues.setdefault(key, deque()).append(element)
+
+    def dequeue(self, key: Any) -> Any:
+        """The oldest element, or ``_EMPTY``."""
+        with self._lock:
+            q = self._queues.get(key)
+            return q.popleft() if q else _EMPTY
+
+    def drain(self, key: Any) -> list[Any]:
+        with self._lock:
+            q = self._queues.pop(key, None)
+            return list(q or ())
+
+    def txn(self, mops: list[Any]) -> list[Any]:
+        """Run ``[["append", k, v] | ["r", k, None], ...]`` atomically; reads filled in.
+
+        With ``lost-writes`` a transaction's appends are sometimes dropped whole
+        (the commit is still acknowledged); ``stale-reads`` sometimes serves a
+        read from the list as it was before the key's latest append."""
+        out: list[Any] = []
+        with self._lock:
+            lose = self._lost and self._dice()
+            for f, k, v in mops:
+                lst = self._lists.setdefault(k, [])
+                if f == "append":
+                    if not lose:
+                        lst.append(v)
+                    out.append([f, k, v])
+                elif self._stale and lst and self._dice():
+                    out.append([f, k, lst[:-1]])
+                else:
+                    out.append([f, k, list(lst)])
+        return out
 
     # -- sets -----------------------------------------------------------
     def set_add(self, key: Any, element: Any) -> None:
@@ -228,11 +274,14 @@ class MemoryDB:
 
 
 class MemoryClient:
-    """A client of :class:`MemoryDB` for the register, set and counter workloads.
+    """A client of :class:`MemoryDB` for the register, set, counter, queue and
+    list-append workloads.
 
     Op shapes: register ``read [k, None] -> [k, v]``, ``write [k, v]``,
     ``cas [k, [old, new]]`` (``fail`` when the compare fails); set ``add x``,
-    ``read None -> [x, ...]``; counter ``add d``, ``read None -> n``."""
+    ``read None -> [x, ...]``; counter ``add d``, ``read None -> n``; queue
+    ``enqueue x``, ``dequeue -> x`` (``fail`` when empty), ``drain -> [x ...]``;
+    list-append ``txn [[append, k, v] | [r, k, None] ...]`` (atomic)."""
 
     def __init__(self, workload: str, *, node: str | None = None, db: MemoryDB | None = None):
         self.workload = workload
@@ -277,6 +326,21 @@ class MemoryClient:
                 value = store.set_read("set")
             else:
                 return _unknown(op, w)
+        elif w == "queue":
+            if f == "enqueue":
+                store.enqueue("queue", value)
+            elif f == "dequeue":
+                value = store.dequeue("queue")
+                if value is _EMPTY:
+                    return op.replace(type="fail", error="empty")
+            elif f == "drain":
+                value = store.drain("queue")
+            else:
+                return _unknown(op, w)
+        elif w == "list-append":
+            if f != "txn":
+                return _unknown(op, w)
+            value = store.txn(value)
         elif w == "counter":
             if f == "add":
                 store.add("counter", value)
@@ -334,7 +398,7 @@ def make_db(opts: Mapping[str, Any]) -> MemoryDB:
     return MemoryDB(bugs=_bugs(opts), bug_p=bug_p, latency=latency, seed=int(opts.get("seed", 0)))
 
 
-WORKLOADS: frozenset[str] = frozenset({"register", "set", "counter"})
+WORKLOADS: frozenset[str] = frozenset({"register", "set", "counter", "queue", "list-append"})
 
 
 def make_client(workload: str, opts: Mapping[str, Any]) -> Client:
