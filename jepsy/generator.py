@@ -1039,7 +1039,7 @@ class _Mix(_Gen):
         rng = ctx.rng
         while gens:
             if i < 0:
-                i = rng.randrange(len(gens))
+                i = int(rng.random() * len(gens))
             r = gens[i].op(test, ctx)
             if r is None:
                 gens = gens[:i] + gens[i + 1 :]
@@ -1052,7 +1052,7 @@ class _Mix(_Gen):
                 gens = gens[:i] + gens[i + 1 :] if g2 is None else (*gens[:i], g2, *gens[i + 1 :])
             if not gens:
                 return (a, None)
-            return (a, _Mix(gens, rng.randrange(len(gens))))
+            return (a, _Mix(gens, int(rng.random() * len(gens))))
         return None
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
@@ -1158,7 +1158,13 @@ class _OnThreads(_Gen):
         return bool(s(t)) if callable(s) else t in s
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        r = self.gen.op(test, ctx.restrict(self.sel))
+        memo = ctx._memo
+        sub = memo.get(self.sel) if memo is not None else None
+        if sub is None:
+            sub = ctx.restrict(self.sel)
+        if not sub.workers:
+            return None  # routed to no thread at all: nothing can ever run
+        r = self.gen.op(test, sub)
         if r is None:
             return None
         a, g2 = r
@@ -1185,7 +1191,7 @@ class _OnThreads(_Gen):
 
 def on_threads(threads: Selector, gen: GenLike) -> Generator:
     """``gen`` sees (and runs on) only ``threads``: a collection of threads or a
-    predicate ``thread -> bool``."""
+    predicate ``thread -> bool``.  Routed to no existing thread, it is empty."""
     sel: Any = threads if callable(threads) else frozenset(threads)
     return _OnThreads(sel, lift(gen), "")
 
@@ -1624,8 +1630,8 @@ def simulate(
                 if idle_polls > 10_000:
                     raise GeneratorError(
                         f"generator {g!r} is PENDING with every thread free and nothing in "
-                        "flight, so it can never make progress (hint: nemesis(...) with "
-                        "nemesis=False, or clients(...) with concurrency=0?)"
+                        "flight, so it can never make progress (hint: a custom generator that "
+                        "waits for something no event will bring?)"
                     )
                 now += poll
             ctx = ctx.with_time(now)
