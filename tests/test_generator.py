@@ -348,7 +348,7 @@ def test_clients_and_nemesis_routing() -> None:
     assert Counter(o.f for o in invokes(ops)) == {"read": 30, "kill": 3}
     # routed to no thread at all: empty, rather than waiting forever
     assert simulate(gen.nemesis(R), nemesis=False) == []
-    assert fs(simulate(gen.clients(R, {"f": "kill"}), concurrency=0)) == ["kill"]
+    assert fs(simulate(gen.clients(R, gen.on_threads([7], W)), concurrency=1)) == ["read"]
 
 
 def test_stuck_generator_is_reported() -> None:
