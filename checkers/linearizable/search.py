@@ -23,9 +23,10 @@ Rules that cut the search, each sound on its own:
   earlier, to a point it is legal, changes nothing else);
 - the goal is reached as soon as every completed op is linearized.
 
-Two orders are used: *lazy* (completed ops first, pending ops last) and
-*eager* (all candidates by call time, like Porcupine).  :func:`solve` runs
-lazy for a short slice, then eager (the portfolio), both under one deadline.
+Two orders are used: *lazy* (completed ops first, pending ops generated
+only when the search comes back to a configuration) and *eager* (all
+candidates by call time, like Porcupine).  :func:`solve` runs one for a
+short CPU-time slice, then the other under the same deadline.
 
 By example::
 
@@ -106,6 +107,7 @@ class Outcome:
     frontier: list[Frontier] = field(default_factory=list)
     progress: int = 0
     configs: int = 0
+    order: str | None = None
 
 
 class _OutOfBudget(Exception):
@@ -186,6 +188,7 @@ def _run(
     deadline: float,
     max_configs: int,
     out: Outcome,
+    cpu_limit: float = INF,
 ) -> bool:
     """One complete search in one order; True iff linearizable.
 
@@ -197,9 +200,14 @@ def _run(
     has_pending = len(pcall) > 0
     wclasses, casclasses, gclasses = _classes(p)
     no_cas: list[tuple[int, int]] = []
+    cas_by_to: dict[int, list[tuple[int, int]]] = {}
+    for frm, lst in casclasses.items():
+        for mask, to in lst:
+            cas_by_to.setdefault(to, []).append((mask, frm))
     memo: dict[tuple[int, int, int], list[int]] = {}
     seen: set[tuple[int, int, int]] = set()
     perf = time.perf_counter
+    cpu = time.process_time
     stack: list[list[Child]] = [[(0, 0, 0, p.init, -1)]]
     path: list[Child] = []
     frontier = out.frontier
@@ -223,6 +231,9 @@ def _run(
                 if perf() > deadline:
                     out.configs += it
                     raise _OutOfBudget("time")
+                if cpu() > cpu_limit:
+                    out.configs += it
+                    raise _OutOfBudget("slice")
                 if stored > max_configs:
                     out.configs += it
                     raise _OutOfBudget("memory")
@@ -323,11 +334,28 @@ def _run(
             comp_kids.reverse()
             stack.append(comp_kids)
             continue
-        # Pending children: the first unused op of each class, called before R.
+        # Pending children: the first unused op of each class, called before R,
+        # and (register ops) only one whose result can be observed before it is
+        # overwritten: a value a read/CAS candidate wants, or the expected value
+        # of an available pending CAS whose result is itself useful.  (In any
+        # continuation, a pending write overwritten before anyone sees it can be
+        # left out: the rest stays legal and uses fewer pending ops.)
         wanted = set()
         for k in cands:
             if ccall[k] < r_min and ckind[k] != WRITE:
                 wanted.add(ca[k])
+        useful = wanted
+        if cas_by_to:
+            useful = set(wanted)
+            todo = list(wanted)
+            while todo:
+                y = todo.pop()
+                for mask, a in cas_by_to.get(y, no_cas):
+                    if a not in useful:
+                        x = mask & ~pu
+                        if x and pcall[(x & -x).bit_length() - 1] < r_min:
+                            useful.add(a)
+                            todo.append(a)
         first: list[tuple[int, int, Child]] = []
         later: list[tuple[int, int, Child]] = []
         for mask, ns in wclasses[lo]:
@@ -337,7 +365,10 @@ def _run(
                 q = bit.bit_length() - 1
                 c = pcall[q]
                 if c < r_min:
-                    (first if ns in wanted else later).append((c, q, (lo, w, pu | bit, ns, m + q)))
+                    if ns in wanted:
+                        first.append((c, q, (lo, w, pu | bit, ns, m + q)))
+                    elif ns in useful:
+                        later.append((c, q, (lo, w, pu | bit, ns, m + q)))
         for mask, ns in casclasses.get(st, no_cas):
             x = mask & ~pu
             if x:
@@ -345,7 +376,10 @@ def _run(
                 q = bit.bit_length() - 1
                 c = pcall[q]
                 if c < r_min:
-                    (first if ns in wanted else later).append((c, q, (lo, w, pu | bit, ns, m + q)))
+                    if ns in wanted:
+                        first.append((c, q, (lo, w, pu | bit, ns, m + q)))
+                    elif ns in useful:
+                        later.append((c, q, (lo, w, pu | bit, ns, m + q)))
         for mask in gclasses:
             x = mask & ~pu
             if x:
@@ -374,33 +408,48 @@ def _run(
     return False
 
 
+EAGER_FIRST_PENDING = 16
+"""With more pending ops than this left for the search, the eager order goes first."""
+
+
 def solve(
     p: Problem,
     *,
     deadline: float,
     max_configs: int = 10_000_000,
-    slice_seconds: float = 0.2,
+    slice_seconds: float = 0.25,
 ) -> Outcome:
-    """Decide ``p``: lazy order for ``slice_seconds``, then eager order.
+    """Decide ``p`` with a two-order portfolio.
 
-    Both orders are complete searches, so whichever finishes gives the
-    verdict.  ``deadline`` is a ``time.perf_counter()`` value; past it, or
-    with more than ``max_configs`` configurations remembered, the outcome
-    is ``valid=None`` with ``reason`` ``"time"`` or ``"memory"``."""
+    The two orders take turns with doubling CPU-time slices (``s, s, 2s, 2s,
+    4s, ...``), each turn a fresh search; the first is lazy, or eager when
+    many pending ops are left.  Both orders are complete, so whichever
+    finishes gives the verdict, and the doubling wastes at most a constant
+    factor over the better order.  ``deadline`` is a ``time.perf_counter()``
+    value; past it, or with more than ``max_configs`` configurations
+    remembered, the outcome is ``valid=None`` with ``reason`` ``"time"`` or
+    ``"memory"``."""
     out = Outcome(valid=None)
+    eager = len(p.pcall) > EAGER_FIRST_PENDING
     if not p.pcall:
-        # Without pending ops both orders are the same search.
-        slice_seconds = INF
-    first_deadline = min(deadline, time.perf_counter() + slice_seconds)
-    try:
-        out.valid = _run(p, eager=False, deadline=first_deadline, max_configs=max_configs, out=out)
-        return out
-    except _OutOfBudget as e:
-        if e.reason == "memory" or first_deadline >= deadline:
-            out.reason = e.reason
+        slice_seconds = INF  # both orders are the same search
+    turn = 0
+    while True:
+        cpu_limit = time.process_time() + slice_seconds * (1 << (turn // 2))
+        try:
+            out.valid = _run(
+                p,
+                eager=eager,
+                deadline=deadline,
+                max_configs=max_configs,
+                out=out,
+                cpu_limit=cpu_limit,
+            )
+            out.order = "eager" if eager else "lazy"
             return out
-    try:
-        out.valid = _run(p, eager=True, deadline=deadline, max_configs=max_configs, out=out)
-    except _OutOfBudget as e:
-        out.reason = e.reason
-    return out
+        except _OutOfBudget as e:
+            if e.reason != "slice":
+                out.reason = e.reason
+                return out
+        eager = not eager
+        turn += 1

@@ -316,3 +316,31 @@ def test_knossos_histories_get_their_stated_verdicts() -> None:
         if r.valid != f["expected_valid"]:
             wrong.append((f["file"], r.valid, r.error))
     assert wrong == []
+
+
+def test_both_search_orders_agree_with_brute_force() -> None:
+    from jepsy.checkers.linearizable.search import Outcome, _run
+
+    rng = random.Random(99)
+    model = get_model("cas-register")
+    for i in range(1500):
+        h = random_history(
+            rng,
+            n_ops=rng.randint(1, 8),
+            processes=rng.randint(1, 4),
+            values=rng.randint(1, 3),
+            simulate=rng.random() < 0.5,
+            p_info=0.4,
+        )
+        expected = brute_force(h, model)
+        for m in (model, as_model(_generic("cas-register"))):
+            built = build(collect(h)[None], m, reduce=False)
+            for eager in (False, True):
+                got = _run(
+                    built.problem,
+                    eager=eager,
+                    deadline=time.perf_counter() + 10,
+                    max_configs=10**6,
+                    out=Outcome(valid=None),
+                )
+                assert got == expected, (i, eager, m.name, h.to_dicts())
