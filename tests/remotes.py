@@ -118,6 +118,8 @@ def start_sshd(local: LocalRemote, workdir: Path) -> dict[str, Any]:
     known = workdir / "known_hosts"
     lines = []
     pids: dict[str, int] = {}
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
     for node in local.nodes():
         addr = local.address(node)
         cfg = workdir / f"sshd_config.{node}"
@@ -129,6 +131,10 @@ def start_sshd(local: LocalRemote, workdir: Path) -> dict[str, Any]:
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "UseDNS no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n"
             "MaxStartups 100:30:200\nMaxSessions 100\n"
+            # An empty HOME: root's login shell must not source the machine's
+            # ~/.bashrc (here it runs `pyenv init`, whose rehash lock made
+            # sessions slow and, when one was killed, hang).
+            f"SetEnv HOME={home}\n"
         )
         subprocess.run([sshd, "-t", "-f", str(cfg)], check=True, capture_output=True, timeout=30)
         pids[node] = local.spawn(

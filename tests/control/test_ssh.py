@@ -80,7 +80,7 @@ def test_reconnects_after_the_connection_drops(ssh: Any) -> None:
     assert ssh.exec("n1", ["true"]).exit_code == 0
     # Kill the per-connection sshd processes serving us: a real dropped connection.
     listener = psutil.Process(ssh.sshd_pids["n1"])
-    sessions = listener.children(recursive=True)
+    sessions = listener.children()  # the per-connection sshd processes
     assert sessions, "no sshd session process to kill"
     for p in sessions:
         p.kill()
@@ -121,7 +121,7 @@ def test_a_node_that_stops_answering_raises_remote_error_in_bounded_time(ssh: An
 
     with SSHRemote(["n1", "n2"], **_opts(ssh, connect_timeout=1.0)) as r:
         listener = psutil.Process(ssh.sshd_pids["n2"])
-        sessions = listener.children(recursive=True)
+        sessions = listener.children()  # the per-connection sshd processes
         os.kill(listener.pid, signal.SIGSTOP)
         try:
             for p in sessions:
