@@ -50,11 +50,12 @@ import math
 import os
 import re
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from itertools import accumulate, compress, repeat
-from operator import add, and_, eq, getitem, is_, lt, sub
+from operator import add, and_, eq, getitem, is_, lt, setitem, sub
 from typing import IO, Any
 
 from jepsy import history as _history
@@ -444,6 +445,8 @@ def _dump_str(s: str) -> str:
 
 
 _PLAIN_STR = re.compile(r'[^"\\\x00-\x1f]*\Z')
+_KEYWORD_OK = re.compile(rf"[^{_DELIM}]+\Z")
+_SYMBOL_OK = re.compile(rf"(?![-+]?\d)[^{_DELIM}#:@~^`'][^{_DELIM}]*\Z")
 
 
 def dumps(v: Any) -> str:
@@ -455,9 +458,11 @@ def dumps(v: Any) -> str:
     if v is False:
         return "false"
     if isinstance(v, Keyword):
-        return ":" + v
+        # Names with delimiters cannot be keywords: keep the text as a string.
+        return ":" + v if _KEYWORD_OK.match(v) else _dump_str(v)
     if isinstance(v, Symbol):
-        return str(v)
+        ok = _SYMBOL_OK.match(v) and v not in _CONSTANTS and not _FLOAT_RE.match(v)
+        return str(v) if ok else _dump_str(v)
     if isinstance(v, str):
         return '"' + v + '"' if _PLAIN_STR.match(v) else _dump_str(v)
     if isinstance(v, int):
@@ -494,7 +499,9 @@ def op_to_edn(op: Op) -> str:
         f":index {op.index}",
         f":time {op.time}",
         f":type :{op.type}",
-        f":process {op.process}" if isinstance(op.process, int) else f":process :{op.process}",
+        f":process {op.process}"
+        if isinstance(op.process, int)
+        else f":process {dumps(Keyword(op.process))}",
         f":f {dumps(op.f if isinstance(op.f, Keyword) else Keyword(op.f))}",
         f":value {dumps(op.value)}",
     ]
@@ -615,8 +622,9 @@ def _fast_op_maps(text: str) -> list[dict[Any, Any]] | None:
         "{": _OPEN_M,
         "}": _CLOSE_M,
     }
-    for t in set(toks):
-        if t[0] == ":" and len(t) > 1 and t[1] != ":":
+    distinct = list(set(toks))
+    for t in compress(distinct, map(str.startswith, distinct, repeat(":"))):
+        if len(t) > 1 and t[1] != ":":
             cache[t] = Keyword(t[1:])
     cache['"'] = _STRING
     vals = list(map(cache.get, toks, repeat(missing)))
@@ -626,12 +634,11 @@ def _fast_op_maps(text: str) -> list[dict[Any, Any]] | None:
     strings = parts[1::2]
     if len(spos) != len(strings):  # pragma: no cover - split guarantees it
         return None
-    for p, s in zip(spos, strings, strict=True):
-        vals[p] = s
+    deque(map(setitem, repeat(vals), spos, strings), maxlen=0)  # vals[p] = s, in C
     # The rest: numbers (converted in one map(int) when they all are ints),
     # symbols and odd tokens one by one.
     mpos = list(compress(positions, map(is_, vals, repeat(missing))))
-    mtoks = [toks[p] for p in mpos]
+    mtoks = list(map(toks.__getitem__, mpos))
     try:
         if "_" in "".join(mtoks):
             return None  # int() would read 1_000; EDN does not
@@ -649,8 +656,9 @@ def _fast_op_maps(text: str) -> list[dict[Any, Any]] | None:
                     converted.append(_atom(tok, "", 0, None))
                 except EdnError:
                     return None
-    for p, v in zip(mpos, converted, strict=True):
-        vals[p] = v
+    if len(converted) != len(mpos):  # pragma: no cover - one value per token
+        return None
+    deque(map(setitem, repeat(vals), mpos, converted), maxlen=0)
 
     def value(i: int) -> tuple[Any, int]:
         t = vals[i]

@@ -265,3 +265,9 @@ def test_fast_path_refuses_brackets_crossing() -> None:
         fast = _fast_op_maps(text)
         if fast is not None:
             assert fast == loads_all(text)[0] if text.startswith("[{") else loads_all(text)
+
+
+def test_names_that_cannot_be_written_as_names_become_strings() -> None:
+    v = [Keyword("a b"), Keyword(""), Keyword("1x"), Symbol("nil"), Symbol("x y"), Symbol("-1")]
+    assert dumps(v) == '["a b" "" :1x "nil" "x y" "-1"]'
+    assert loads(dumps(v)) == ["a b", "", "1x", "nil", "x y", "-1"]

@@ -343,3 +343,14 @@ def test_parse_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
         ["edn", "3000", "ops"],
     ]
     assert out[2].startswith("machine: sum(range(1000)) takes")
+
+
+def test_edn_writer_keeps_odd_names_readable(tmp_path: Path) -> None:
+    ops = [
+        Op(index=0, process="client a", type="invoke", f="my op", value=None),
+        Op(index=1, process="client a", type="ok", f="my op", value=1, extra={"a key": 2}),
+        Op(index=2, process=0, type="invoke", f="", value=None),
+    ]
+    p = tmp_path / "odd.edn"
+    write_history(History(ops), p)
+    assert list(read_history(p)) == ops
