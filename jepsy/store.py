@@ -235,7 +235,13 @@ def create_run(
     check_test_name(test_name)
     root = Path(store_dir)
     test_dir = root / test_name
-    test_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        test_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot create the store directory {str(test_dir)!r}: {e.strerror} "
+            "(choose another with --store DIR)"
+        ) from None
     ts = timestamp(t)
     path = test_dir / ts
     n = 1

@@ -73,3 +73,10 @@ def test_bad_names(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         run.node_dir("../evil")
     assert run.node_dir("n1").is_dir()
+
+
+def test_unwritable_store_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match="--store"):
+        create_run(blocker, "t")
