@@ -227,6 +227,9 @@ def cluster(
             sshd_pids = ssh_opts.pop("sshd_pids")
             for n in names:
                 wait_port(local.address(n), 22)
+            # The SSH "hosts" share this machine's filesystem: keep each
+            # cluster's node directories apart (the local cluster's own).
+            ssh_opts["base_dir"] = str(local.base_dir)
             ssh_opts.update(opts)
             with SSHRemote(names, **ssh_opts) as s:
                 # for tests that need the machinery behind the SSH hosts
