@@ -28,6 +28,10 @@ from jepsy.errors import RemoteError, SetupError
 
 log = logging.getLogger(__name__)
 
+# Timeout for the small housekeeping commands (cat, rm, mkdir, kill): generous,
+# because a loaded machine or a busy SSH server can take seconds to run them.
+_T = 30.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class Daemon:
@@ -54,7 +58,7 @@ class Daemon:
 
     def pid(self, remote: Remote) -> int | None:
         """The pid recorded in the pidfile, or None when there is none."""
-        r = remote.exec(self.node, ["cat", self.pidfile], check=False, timeout=10)
+        r = remote.exec(self.node, ["cat", self.pidfile], check=False, timeout=_T)
         text = r.out
         if r.exit_code != 0 or not text.isdigit():
             return None
@@ -63,19 +67,19 @@ class Daemon:
     def running(self, remote: Remote) -> bool:
         """Whether the recorded pid is a live process (zombies count as dead)."""
         pid = self.pid(remote)
-        return pid is not None and pid_alive(remote, self.node, pid)
+        return pid is not None and pid_alive(remote, self.node, pid, timeout=_T)
 
     def start(self, remote: Remote) -> int:
         """Spawn the daemon unless it already runs; return its pid."""
         pid = self.pid(remote)
-        if pid is not None and pid_alive(remote, self.node, pid):
+        if pid is not None and pid_alive(remote, self.node, pid, timeout=_T):
             return pid
-        remote.exec(self.node, ["mkdir", "-p", self.directory], timeout=10)
+        remote.exec(self.node, ["mkdir", "-p", self.directory], timeout=_T)
         pid = remote.spawn(self.node, list(self.argv), log=self.logfile, env=dict(self.env) or None)
         remote.exec(
             self.node,
             ["sh", "-c", 'printf "%s\\n" "$1" > "$2"', "sh", str(pid), self.pidfile],
-            timeout=10,
+            timeout=_T,
         )
         log.debug("%s: started %s as pid %d", self.node, self.name, pid)
         return pid
@@ -85,7 +89,7 @@ class Daemon:
         pid = self.pid(remote)
         if pid is None:
             return False
-        return signal_pid(remote, self.node, pid, sig)
+        return signal_pid(remote, self.node, pid, sig, timeout=_T)
 
     def stop(self, remote: Remote, *, sig: str = "KILL", timeout: float = 10.0) -> None:
         """Signal the recorded pid (SIGCONT first, so a paused process can die
@@ -93,22 +97,22 @@ class Daemon:
         pid = self.pid(remote)
         if pid is not None:
             if sig != "KILL":
-                signal_pid(remote, self.node, pid, "CONT")
-            signal_pid(remote, self.node, pid, sig)
+                signal_pid(remote, self.node, pid, "CONT", timeout=_T)
+            signal_pid(remote, self.node, pid, sig, timeout=_T)
             deadline = time.monotonic() + timeout
-            while pid_alive(remote, self.node, pid):
+            while pid_alive(remote, self.node, pid, timeout=_T):
                 if time.monotonic() >= deadline:
                     if sig == "KILL":
                         raise SetupError(
                             f"{self.node}: {self.name} (pid {pid}) still alive {timeout:g} s "
                             "after SIGKILL; is it stuck in the kernel?"
                         )
-                    signal_pid(remote, self.node, pid, "KILL")
+                    signal_pid(remote, self.node, pid, "KILL", timeout=_T)
                     sig = "KILL"
                     deadline = time.monotonic() + timeout
                 time.sleep(0.02)
             log.debug("%s: stopped %s (pid %d)", self.node, self.name, pid)
-        remote.exec(self.node, ["rm", "-f", self.pidfile], check=False, timeout=10)
+        remote.exec(self.node, ["rm", "-f", self.pidfile], check=False, timeout=_T)
 
 
 def wait_ready(
@@ -153,7 +157,7 @@ def wait_ready(
 def tail(remote: Remote, node: str, path: str, *, lines: int = 20) -> str:
     """The last ``lines`` lines of ``path`` on ``node`` ("" when unreadable)."""
     try:
-        r = remote.exec(node, ["tail", "-n", str(lines), path], check=False, timeout=10)
+        r = remote.exec(node, ["tail", "-n", str(lines), path], check=False, timeout=_T)
     except RemoteError:
         return ""
     return r.out
@@ -165,7 +169,7 @@ def have_binary(remote: Remote, node: str, name: str) -> bool:
         node,
         ["sh", "-c", 'command -v "$1" || test -x "/usr/sbin/$1"', "sh", name],
         check=False,
-        timeout=20,
+        timeout=_T,
     )
     return r.exit_code == 0
 
@@ -208,7 +212,7 @@ def write_file(remote: Remote, node: str, path: str, text: str) -> None:
         node,
         ["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path],
         stdin=text.encode(),
-        timeout=20,
+        timeout=_T,
     )
 
 
