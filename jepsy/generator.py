@@ -1586,8 +1586,9 @@ def simulate(
         steps += 1
         if steps > max_steps:
             raise GeneratorError(
-                f"simulate took {max_steps} steps for {len(history)} events; generator "
-                f"{g!r} keeps asking for future times or re-asks without progress"
+                f"simulate gave up after {max_steps} steps with {len(history)} events "
+                f"(simulated time {now / NS:g} s); generator {g!r} goes on without "
+                "recording ops (hint: pass time_limit=..., or make the generator finite)"
             )
         if heap and heap[0][0] <= now:
             tdone, _, thread, inv = heappop(heap)
@@ -1627,7 +1628,7 @@ def simulate(
                 now = heap[0][0]
             else:
                 idle_polls += 1
-                if idle_polls > 10_000:
+                if idle_polls > 1000:
                     raise GeneratorError(
                         f"generator {g!r} is PENDING with every thread free and nothing in "
                         "flight, so it can never make progress (hint: a custom generator that "

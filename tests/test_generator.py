@@ -351,6 +351,13 @@ def test_clients_and_nemesis_routing() -> None:
     assert fs(simulate(gen.clients(R, gen.on_threads([7], W)), concurrency=1)) == ["read"]
 
 
+def test_endless_sleeps_need_a_time_limit() -> None:
+    forever = gen.nemesis(gen.cycle([gen.sleep(1)]))
+    with pytest.raises(GeneratorError, match="time_limit"):
+        simulate(forever, max_events=10)
+    assert simulate(gen.then(forever, W), time_limit=100) == []
+
+
 def test_stuck_generator_is_reported() -> None:
     class Stuck:
         def op(self, test: Any, ctx: Context) -> Any:
