@@ -15,6 +15,27 @@ happen* (connection refused before sending, a CAS whose compare failed, a
 "not leader" rejection before any write).  Anything else - a timeout, a lost
 connection after sending, an unexpected exception - is ``info``: the runner
 records any other exception as ``info``.  When in doubt, ``info``.
+
+=====================================================  ==========
+What the client saw                                    Record as
+=====================================================  ==========
+connection refused / node down before sending          ``fail``
+request rejected before any effect ("not leader")      ``fail``
+compare-and-set whose compare did not match            ``fail``
+a read that failed (reads change nothing)              ``fail``
+timeout after sending                                  ``info``
+connection reset / closed after sending                ``info``
+an unexpected exception                                ``info``
+no answer within ``test.op_timeout`` (runner's call)   ``info``
+=====================================================  ==========
+
+What the runner does around a client: each worker thread opens its own
+client (``open`` is retried before the next op if it failed; that op is
+recorded ``fail`` since it was never sent).  After an ``info`` the worker's
+process is retired: the client is closed and a new one opened for the next
+process.  A call still running after ``op_timeout`` is abandoned on its
+(daemon) thread - its late answer is discarded - so ``invoke`` need not
+enforce the timeout itself, but it should not hold locks other clients need.
 """
 
 from __future__ import annotations
