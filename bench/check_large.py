@@ -11,7 +11,9 @@ Cases (each run in a fresh process, so peak RSS is its own):
 
 Each history is generated (bench/gen.py), written as JSONL, read back with
 ``read_history`` and checked; it prints parse and check seconds, the
-verdict, and the peak RSS of the process (and of its worker processes).
+verdict, the peak RSS of the process (and of its worker processes), and
+the CPU seconds of parse and check (check: this process plus its workers),
+which mean more than wall time on a shared, loaded machine.
 
     python bench/check_large.py [CASE ...]
 """
@@ -66,11 +68,15 @@ def run_case(name: str) -> dict[str, Any]:
         path = Path(d) / "history.jsonl"
         write_history(History.from_dicts(events), path)
         t0 = time.perf_counter()
+        c0 = time.process_time()
         h = read_history(path)
         t1 = time.perf_counter()
+        c1 = time.process_time()
+        k1 = _children_cpu()
         model = cargs.pop("model", "cas-register")
         r = linearizable(model, time_limit=60, **cargs).check(None, h, {})  # type: ignore[arg-type]
         t2 = time.perf_counter()
+        c2 = time.process_time() + _children_cpu() - k1
     rss = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
@@ -84,7 +90,14 @@ def run_case(name: str) -> dict[str, Any]:
         "check_s": round(t2 - t1, 3),
         "total_s": round(t2 - t0, 3),
         "peak_rss_mb": round(rss / 1024, 1),
+        "parse_cpu": round(c1 - c0, 3),
+        "check_cpu": round(c2 - c1, 3),
     }
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def main() -> int:
@@ -94,7 +107,8 @@ def main() -> int:
     names = sys.argv[1:] or list(CASES)
     bad = 0
     print(
-        f"{'case':<10} {'ops':>7} {'verdict':>8} {'parse s':>8} {'check s':>8} {'total s':>8} {'RSS MB':>7}"
+        f"{'case':<10} {'ops':>7} {'verdict':>8} {'parse s':>8} {'check s':>8} {'total s':>8} "
+        f"{'RSS MB':>7} {'parse cpu':>9} {'check cpu':>9}"
     )
     for name in names:
         out = subprocess.run(
@@ -105,7 +119,8 @@ def main() -> int:
         bad += not ok
         print(
             f"{name:<10} {d['ops']:>7} {d['valid']!s:>8} {d['parse_s']:>8.3f} "
-            f"{d['check_s']:>8.3f} {d['total_s']:>8.3f} {d['peak_rss_mb']:>7.1f}"
+            f"{d['check_s']:>8.3f} {d['total_s']:>8.3f} {d['peak_rss_mb']:>7.1f} "
+            f"{d['parse_cpu']:>9.3f} {d['check_cpu']:>9.3f}"
             + ("" if ok else f"  WRONG (expected {d['expected']})")
         )
     return 1 if bad else 0
