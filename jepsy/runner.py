@@ -656,6 +656,7 @@ class _Runner:
                 self._report_progress()
         with self.lock:
             self.phase = None
+        self._report_progress()  # the phase's final counts
         if ph.error is not None:
             raise ph.error
 
