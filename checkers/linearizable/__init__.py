@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 BYTES_PER_CONFIG = 200
 """Rough memory a remembered configuration costs (tuple key, dict slot, list)."""
 DEFAULT_MEMORY_MB = 2048
+MAX_EXPLAINED_KEYS = 10
 PARALLEL_MIN_PARTS = 4
 PARALLEL_MIN_OPS = 20_000
 """Worker processes start only for at least this many parts and ops: below
@@ -91,7 +92,20 @@ def check_key(task: Task, *, deadline: float, max_configs: int) -> list[tuple[st
     """Check one task: (label, result) for it, or for each part of it."""
     entries = to_entries(task.slots, independent=task.independent)
     model = task.model
-    groups = model.partition([(e.f, e.value) for e in entries])
+    try:
+        groups = model.partition([(e.f, e.value) for e in entries])
+    except ModelError as e:
+        return [
+            (
+                task.label,
+                {
+                    "valid": "unknown",
+                    "error": str(e),
+                    "op_count": len(entries),
+                    "pending_count": sum(1 for e in entries if e.comp is None),
+                },
+            )
+        ]
     if groups is None:
         return [
             (task.label, check_task(entries, model, deadline=deadline, max_configs=max_configs))
@@ -290,6 +304,12 @@ class Linearizable:
             details["keys"] = dict(labelled)
             failures = [label for label, r in labelled if r["valid"] is False]
             details["failures"] = failures
+            # Keep the result small however many keys fail: full explanations
+            # for the first few failing keys only.
+            for label in failures[MAX_EXPLAINED_KEYS:]:
+                r = details["keys"][label]
+                for k in ("configs", "final_paths"):
+                    r.pop(k, None)
             if failures:
                 first = details["keys"][failures[0]]
                 details["key"] = failures[0]

@@ -344,3 +344,28 @@ def test_both_search_orders_agree_with_brute_force() -> None:
                     out=Outcome(valid=None),
                 )
                 assert got == expected, (i, eager, m.name, h.to_dicts())
+
+
+def test_many_failing_keys_keep_the_result_small() -> None:
+    events: list[tuple[Any, ...]] = []
+    for k in range(15):
+        events += [
+            (0, "invoke", "write", [k, 1]),
+            (0, "ok", "write", [k, 1]),
+            (0, "invoke", "write", [k, 2]),
+            (0, "ok", "write", [k, 2]),
+            (1, "invoke", "read", [k, None]),
+            (1, "ok", "read", [k, 1]),
+        ]
+    r = check(H(*events), independent=True)
+    assert r.valid is False
+    assert len(r.details["failures"]) == 15
+    explained = [k for k, d in r.details["keys"].items() if "configs" in d]
+    assert len(explained) == 10
+    assert all("op" in d for d in r.details["keys"].values())
+
+
+def test_malformed_kv_values_give_unknown_not_a_crash() -> None:
+    r = check(H((0, "invoke", "put", 3), (0, "ok", "put", 3)), "kv")
+    assert r.valid == "unknown"
+    assert r.error is not None and "[key value]" in r.error
