@@ -949,13 +949,15 @@ class _Delay(_Gen):
     next_time: int = -1
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        r = self.gen.op(test, ctx)
+        nt = self.next_time
+        # Children see the time their op will happen at (no re-timing needed).
+        r = self.gen.op(test, ctx if nt <= ctx.time else ctx.with_time(nt))
         if r is None:
             return None
         a, g2 = r
         if type(a) is not Op:
             return (PENDING, self) if a is PENDING else (a, None if g2 is None else self._with(g2))
-        t = a.time if a.time >= self.next_time else self.next_time
+        t = a.time if a.time >= nt else nt
         gap = int(ctx.rng.random() * 2 * self.dt) if self.random else self.dt
         nxt = _Delay(self.seconds, self.dt, g2, self.random, t + gap) if g2 is not None else None
         return (_with_time(a, t), nxt)
@@ -1031,28 +1033,23 @@ def log(message: str) -> Generator:
 @dataclass(frozen=True, slots=True, repr=False)
 class _Mix(_Gen):
     gens: tuple[Generator, ...]
-    i: int = -1
 
     def op(self, test: Test, ctx: Context) -> OpResult:
         gens = self.gens
-        i = self.i
         rng = ctx.rng
         while gens:
-            if i < 0:
-                i = int(rng.random() * len(gens))
+            i = int(rng.random() * len(gens))
             r = gens[i].op(test, ctx)
             if r is None:
                 gens = gens[:i] + gens[i + 1 :]
-                i = -1
                 continue
             a, g2 = r
             if a is PENDING:
                 return (PENDING, self)
-            if g2 is not gens[i]:
-                gens = gens[:i] + gens[i + 1 :] if g2 is None else (*gens[:i], g2, *gens[i + 1 :])
-            if not gens:
-                return (a, None)
-            return (a, _Mix(gens, int(rng.random() * len(gens))))
+            if g2 is gens[i]:
+                return (a, self if gens is self.gens else _Mix(gens))
+            gens = gens[:i] + gens[i + 1 :] if g2 is None else (*gens[:i], g2, *gens[i + 1 :])
+            return (a, _Mix(gens) if gens else None)
         return None
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
@@ -1066,7 +1063,7 @@ class _Mix(_Gen):
                 out.append(g2)
         if not changed:
             return self
-        return _Mix(tuple(out), self.i if len(out) == len(self.gens) else -1)
+        return _Mix(tuple(out))
 
     def __repr__(self) -> str:
         return f"mix([{_rl(self.gens)}])"
