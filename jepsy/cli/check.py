@@ -8,7 +8,7 @@ JSON object per file and line with ``--json``.  For an invalid history it
 shows the op that could not be linearized, the last ok op before it and
 the states the model could have been in.
 
-    jepsy check store/latest/history.jsonl
+    jepsy check store/latest                 # a run directory: its history.jsonl
     jepsy check --model cas-register histories/*.edn --json
     jepsy check --independent --time-limit 30 history.edn
     jepsy check --model mypkg.models:Counter history.jsonl
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -143,8 +144,9 @@ def check_file(
     """Read and check one history file; read errors give an ``unreadable`` verdict."""
     from jepsy.history import read_history
 
+    target = _history_in(path)
     try:
-        history = read_history(path, format=format)
+        history = read_history(target, format=format)
     except HistoryError as e:
         return FileVerdict(file=path, status="unreadable", error=str(e))
     except OSError as e:
@@ -167,6 +169,16 @@ def check_file(
         error=result.error,
         details=result.details,
     )
+
+
+def _history_in(path: str) -> str:
+    """``path``, or the history file inside a run directory (``store/latest``)."""
+    if os.path.isdir(path):
+        for name in ("history.jsonl", "history.edn"):
+            candidate = os.path.join(path, name)
+            if os.path.isfile(candidate):
+                return candidate
+    return path
 
 
 # -- output --------------------------------------------------------------------
@@ -443,7 +455,7 @@ def check(
     memory_limit: int | None,
     as_json: bool,
 ) -> int:
-    """Check HISTORY files (JSONL or Jepsen EDN) for linearizability.
+    """Check HISTORY files (JSONL or Jepsen EDN, or run directories) for linearizability.
 
     Exit: 0 valid, 1 invalid, 2 unknown, 254 unreadable file or bad argument
     (other files are still checked), 255 crash."""

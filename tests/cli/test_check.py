@@ -281,3 +281,17 @@ def test_terminal_output_is_a_rich_table(tmp_path: Path) -> None:
     assert "is not linearizable:" in out
     assert "cannot linearize op 3 (process 1): ok read 2" in out
     assert "2 files: 1 valid, 1 invalid, 0 unknown, 0 unreadable" in out
+
+
+def test_a_run_directory_means_its_history(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    _hist(run, "history.jsonl", VALID)
+    r = _run(str(run))
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"{run}: valid (2 ops")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = _run(str(empty))
+    assert r.exit_code == 254
+    assert r.stderr == f"error: {empty}: is a directory, not a history file\n"
