@@ -162,6 +162,18 @@ class _Adapter(Model):
         fn = getattr(self.inner, "pending", None)
         return (f, value) if fn is None else fn(f, value)
 
+    def is_read(self, f: str, value: Any) -> bool:
+        fn = getattr(self.inner, "is_read", None)
+        return False if fn is None else bool(fn(f, value))
+
+    def introduces(self, f: str, value: Any) -> Hashable | None:
+        fn = getattr(self.inner, "introduces", None)
+        return None if fn is None else fn(f, value)
+
+    def observes(self, f: str, value: Any) -> tuple[Hashable, ...]:
+        fn = getattr(self.inner, "observes", None)
+        return () if fn is None else tuple(fn(f, value))
+
     def describe_op(self, f: str, value: Any) -> str:
         fn = getattr(self.inner, "describe_op", None)
         return super().describe_op(f, value) if fn is None else str(fn(f, value))
@@ -281,6 +293,11 @@ class MultiRegister(Model):
             else:
                 raise ModelError(f"txn micro-op f must be read or write, got {mf!r}")
         return True, state
+
+    def is_read(self, f: str, value: Any) -> bool:
+        return f == "txn" and all(
+            isinstance(m, tuple) and len(m) == 3 and m[0] in READ_FS for m in value or ()
+        )
 
     def describe_state(self, state: Any) -> str:
         return "{" + ", ".join(f"{_show(k)} {_show(v)}" for k, v in state) + "}"
