@@ -829,7 +829,7 @@ def read_edn_history(path: str | os.PathLike[str]) -> History:
     Plain histories take a fast path; anything unusual, and every error,
     goes through the general parser, whose messages name the line."""
     src = os.fspath(path)
-    with open(src, encoding="utf-8") as fh:
+    with open(src, encoding="utf-8-sig") as fh:  # -sig: a BOM is not part of the text
         text = fh.read()
     maps = _fast_op_maps(text)
     if maps is not None:

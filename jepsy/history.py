@@ -583,7 +583,7 @@ def detect_format(path: str | os.PathLike[str]) -> Literal["jsonl", "edn"]:
     if suffix == ".edn":
         return "edn"
     with open(p, "rb") as fh:
-        head = fh.read(4096).lstrip()
+        head = fh.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 BOM
     while head.startswith(b";"):
         nl = head.find(b"\n")
         head = b"" if nl < 0 else head[nl + 1 :].lstrip()

@@ -354,3 +354,14 @@ def test_edn_writer_keeps_odd_names_readable(tmp_path: Path) -> None:
     p = tmp_path / "odd.edn"
     write_history(History(ops), p)
     assert list(read_history(p)) == ops
+
+
+def test_a_utf8_bom_is_ignored(tmp_path: Path) -> None:
+    h = History(_ops())
+    for fmt in ("jsonl", "edn"):
+        plain = tmp_path / f"plain.{fmt}"
+        write_history(h, plain)
+        bom = tmp_path / f"bom-{fmt}"  # no extension: detected by content
+        bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+        assert detect_format(bom) == fmt
+        assert list(read_history(bom)) == list(h)
