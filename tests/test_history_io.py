@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jepsy.edn import EdnError, Keyword, write_edn_history
 from jepsy.errors import HistoryError
@@ -16,6 +19,7 @@ from jepsy.history import (
     detect_format,
     history_from_located,
     iter_jsonl,
+    op_to_json,
     read_history,
     read_jsonl,
     write_history,
@@ -365,3 +369,52 @@ def test_a_utf8_bom_is_ignored(tmp_path: Path) -> None:
         bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
         assert detect_format(bom) == fmt
         assert list(read_history(bom)) == list(h)
+
+
+_json_values = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), _json_values, st.booleans()), max_size=12),
+    st.sampled_from(["", "\n", "   \n", "\r\n"]),
+)
+def test_jsonl_fast_and_line_readers_agree(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[Any], blank: str
+) -> None:
+    """The one-call decoder and the line-by-line reader build the same history."""
+    from jepsy.history import _iter_jsonl_located, _read_jsonl_bulk
+
+    ops: list[Op] = []
+    open_: dict[int, Op] = {}
+    for p, value, fail in steps:
+        inv = open_.pop(p, None)
+        if inv is None:
+            op = Op(index=len(ops), time=len(ops), process=p, type="invoke", f="w", value=value)
+            open_[p] = op
+        else:
+            op = Op(
+                index=len(ops),
+                time=len(ops),
+                process=p,
+                type="fail" if fail else "ok",
+                f="w",
+                value=value,
+            )
+        ops.append(op)
+    path = tmp_path_factory.mktemp("rt") / "h.jsonl"
+    path.write_text("".join(op_to_json(op) + "\n" + blank for op in ops))
+    fast = _read_jsonl_bulk(str(path), tolerate_torn_tail=True)
+    slow = [op for _line, op in _iter_jsonl_located(str(path))]
+    assert slow == ops
+    if fast is not None:
+        assert list(fast) == ops
+    assert list(read_history(path)) == ops
