@@ -65,15 +65,20 @@ def _label(b: _Bar) -> str:
     return s
 
 
+def _list(v: Any) -> list[Any]:
+    """``v`` when it is a list, else empty (explanations come from JSON files)."""
+    return v if isinstance(v, list) else []
+
+
 def _ops_named(details: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     out: list[Mapping[str, Any]] = []
     for k in ("op", "previous_ok"):
         if isinstance(details.get(k), Mapping):
             out.append(details[k])
-    for c in details.get("configs") or []:
+    for c in _list(details.get("configs")):
         if isinstance(c, Mapping):
-            out.extend(p for p in c.get("pending") or [] if isinstance(p, Mapping))
-    for path in details.get("final_paths") or []:
+            out.extend(p for p in _list(c.get("pending")) if isinstance(p, Mapping))
+    for path in _list(details.get("final_paths")):
         steps = path.get("ops") if isinstance(path, Mapping) else path
         if not isinstance(steps, list):
             continue
@@ -129,9 +134,9 @@ def _bars(
         # The window is set by the failing op, the previous ok op and the
         # pending ops; final-path ops only join when they fall inside it.
         core = [details.get("op"), details.get("previous_ok")]
-        for c in details.get("configs") or []:
+        for c in _list(details.get("configs")):
             if isinstance(c, Mapping):
-                core.extend(c.get("pending") or [])
+                core.extend(_list(c.get("pending")))
         for d in core:
             if not isinstance(d, Mapping):
                 continue
@@ -356,20 +361,20 @@ def failure_html(
     if details.get("model"):
         parts.append(f"<p>Model: <code>{esc(details['model'])}</code></p>")
     parts.append(f'<div class="svgwrap">{linear_svg(details, history=history, key=key)}</div>')
-    configs = [c for c in details.get("configs") or [] if isinstance(c, Mapping)]
+    configs = [c for c in _list(details.get("configs")) if isinstance(c, Mapping)]
     if configs:
         parts.append(
             "<h4>States the system could have been in just before it</h4><table class='kv'>"
             "<tr><th>state</th><th>ops called but not yet linearized</th></tr>"
         )
         for c in configs[:10]:
-            pend = [_op_text(p) for p in c.get("pending") or []]
+            pend = [_op_text(p) for p in _list(c.get("pending"))]
             parts.append(
                 f"<tr><td><code>{esc(c.get('state'))}</code></td>"
                 f"<td><ul>{_li(pend) or '<li>none</li>'}</ul></td></tr>"
             )
         parts.append("</table>")
-    paths = details.get("final_paths") or []
+    paths = _list(details.get("final_paths"))
     if paths:
         parts.append("<h4>Longest linearizable prefixes (their last ops)</h4>")
         for i, path in enumerate(paths[:5]):

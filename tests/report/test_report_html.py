@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jepsy.checkers import compose
 from jepsy.checkers.core import safe_check
@@ -276,3 +278,52 @@ def test_chromium_renders_report(tmp_path: Path) -> None:
     assert "<script" not in dom  # the hostile values stayed text after parsing
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_results = st.recursive(
+    st.fixed_dictionaries(
+        {"valid": st.sampled_from([True, False, "unknown"])},
+        optional={
+            "error": st.text(max_size=10),
+            "seconds": st.floats(0, 10),
+            "op": _json_values,
+            "configs": _json_values,
+            "final_paths": _json_values,
+            "keys": st.dictionaries(st.text(max_size=4), _json_values, max_size=3),
+            "by_f": _json_values,
+            "latency_ms": _json_values,
+            "exceptions": _json_values,
+            "lost": _json_values,
+            "x": _json_values,
+        },
+    ),
+    lambda inner: st.fixed_dictionaries(
+        {
+            "valid": st.sampled_from([True, False]),
+            "checkers": st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        }
+    ),
+    max_leaves=4,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(_results)
+def test_any_results_json_renders_every_section(tmp_path: Path, results: dict[str, Any]) -> None:
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    page = render_report(tmp_path)
+    assert "could not be drawn" not in page
+    assert_safe(page)
