@@ -387,7 +387,7 @@ class DockerRemote:
         with tarfile.open(fileobj=buf, mode="w") as tar:
             info = tarfile.TarInfo(posixpath.basename(remote))
             info.size = len(data)
-            info.mode = 0o644
+            info.mode = Path(local).stat().st_mode & 0o7777
             info.mtime = int(time.time())
             tar.addfile(info, io.BytesIO(data))
         parent = posixpath.dirname(remote) or "/"

@@ -497,7 +497,10 @@ class LocalRemote:
         self._known(node)
         try:
             Path(remote).parent.mkdir(parents=True, exist_ok=True)
+            if Path(remote).exists() and os.path.samefile(local, remote):
+                return  # the filesystem is shared: already in place
             shutil.copyfile(local, remote)
+            shutil.copymode(local, remote)
         except OSError as e:
             raise RemoteError(f"upload {local} -> {remote} failed: {e}", node=node) from e
 
@@ -505,6 +508,8 @@ class LocalRemote:
         self._known(node)
         try:
             Path(local).parent.mkdir(parents=True, exist_ok=True)
+            if Path(local).exists() and os.path.samefile(local, remote):
+                return
             shutil.copyfile(remote, local)
         except OSError as e:
             raise RemoteError(f"download {remote} -> {local} failed: {e}", node=node) from e

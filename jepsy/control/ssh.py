@@ -429,6 +429,7 @@ class SSHRemote:
                 if chan is not None:
                     chan.settimeout(60)
                 sftp.put(str(local), target)
+                sftp.chmod(target, Path(local).stat().st_mode & 0o7777)
 
         try:
             self._with_client(node, put, retry=True)

@@ -94,6 +94,38 @@ def test_upload_download_round_trip(remote: Remote, tmp_path: Path) -> None:
         remote.download("n2", f"{remote.node_dir('n2')}/missing", tmp_path / "x")
 
 
+def test_upload_keeps_the_file_mode(remote: Remote, tmp_path: Path) -> None:
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/sh\necho hello from $(hostname -I 2>/dev/null || echo node)\n")
+    script.chmod(0o755)
+    target = f"{remote.node_dir('n3')}/bin/hello.sh"
+    remote.upload("n3", script, target)
+    assert remote.exec("n3", [target]).out.startswith("hello from")
+
+
+def test_calls_from_many_threads_at_once(remote: Remote) -> None:
+    import threading
+
+    got: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for j in range(3):
+                node = remote.nodes()[(i + j) % 5]
+                got.append(remote.exec(node, ["echo", f"{i}.{j}"], timeout=60).out)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert not errors, errors
+    assert sorted(got) == sorted(f"{i}.{j}" for i in range(10) for j in range(3))
+
+
 def test_spawn_signal_and_reap(remote: Remote) -> None:
     log = f"{remote.node_dir('n5')}/sleeper.log"
     pid = remote.spawn("n5", ["sh", "-c", "echo started; exec sleep 300"], log=log)
