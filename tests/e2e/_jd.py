@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from jepsy.control import Remote
+from jepsy.control.local import LocalRemote
 from jepsy.history import History, read_jsonl
 from jepsy.runner import RunResult, build_test, run
+from tests.remotes import assert_clean
 
 
 def run_spec(
@@ -22,6 +24,8 @@ def run_spec(
     test = build_test({**spec, "store": str(store)}).replace(remote=remote, **replace)
     result = run(test, handle_signals=False)
     assert result.error is None, f"the run crashed: {result.error}"
+    if isinstance(remote, LocalRemote):
+        assert_clean("local", remote.cluster)  # the runner tore everything down
     history = read_jsonl(result.run_dir.path / "history.jsonl")
     return result, history
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import need_binary
 from tests.e2e._jd import counts, nemesis_fs, run_spec
-from tests.remotes import cluster
+from tests.remotes import assert_clean, cluster
 
 NODES = ["n1", "n2", "n3"]
 SUBNETS = {"docker": "10.93.60.0/24", "ssh": "10.93.61.0/24"}
@@ -33,8 +33,10 @@ def test_etcd_register_with_partitions_on_other_remotes(kind: str, tmp_path: Pat
         "seed": 8,
         "etcd_timeout": 2,
     }
-    with cluster(kind, name=f"jdr{kind[0]}", subnet=SUBNETS[kind], nodes=NODES) as remote:
+    name = f"jdr{kind[0]}"
+    with cluster(kind, name=name, subnet=SUBNETS[kind], nodes=NODES) as remote:
         result, history = run_spec(spec, remote, tmp_path)
+    assert_clean(kind, name)
     assert "start-partition" in nemesis_fs(history)
     assert counts(history).get("ok", 0) >= 300, counts(history)
     assert result.valid is True, result.results
