@@ -228,8 +228,10 @@ class Context:
     ``rng``: the run's seeded random source (the only randomness allowed).
 
     Contexts are values: ``busy``, ``free``, ``with_time``, ``restrict`` ...
-    return new ones.  ``restrict`` results are memoised per context, so an
-    interpreter that reuses a context between events saves work."""
+    return new ones.  Never mutate a ``workers`` mapping after building a
+    context on it (build a new mapping instead): ``restrict`` results are
+    memoised per context and per workers mapping, so an interpreter that
+    reuses a context between events saves work."""
 
     time: int
     free_threads: frozenset[Thread]

@@ -604,3 +604,10 @@ def test_rng_is_the_only_randomness() -> None:
     random.seed(2)
     b = simulate(gen.clients(gen.limit(50, gen.stagger(0.1, gen.mix([R, W] * 30)))), seed=9)
     assert a == b
+
+
+def test_module_docstring_example_runs() -> None:
+    import doctest
+
+    failures, tried = doctest.testmod(gen, verbose=False)
+    assert tried >= 3 and failures == 0
