@@ -409,7 +409,7 @@ def summary_line(verdicts: Sequence[FileVerdict]) -> str:
 
 
 @click.command("check")
-@click.argument("histories", nargs=-1, required=True)
+@click.argument("histories", nargs=-1, required=True, metavar="HISTORY...")
 @click.option(
     "--model",
     "-m",
@@ -457,8 +457,9 @@ def check(
 ) -> int:
     """Check HISTORY files (JSONL or Jepsen EDN, or run directories) for linearizability.
 
-    Exit: 0 valid, 1 invalid, 2 unknown, 254 unreadable file or bad argument
-    (other files are still checked), 255 crash."""
+    Exit, over all files: 254 if a file was unreadable or an argument bad
+    (the other files are still checked), else 1 if any history is invalid,
+    else 2 if any verdict is unknown, else 0; 255 if jepsy crashed."""
     from jepsy.checkers.linearizable import linearizable
 
     m = resolve_model(model, init=_parse_init(init))
