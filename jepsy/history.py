@@ -34,6 +34,8 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias, overload
 
@@ -405,6 +407,8 @@ def _json_default(o: Any) -> Any:
             return list(o)
     if isinstance(o, tuple):
         return list(o)
+    if isinstance(o, Decimal | Fraction):  # EDN 1.5M and 1/3: JSON has only floats
+        return float(o)
     raise TypeError(f"cannot write {type(o).__name__} to JSON: {o!r}")
 
 

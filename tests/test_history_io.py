@@ -418,3 +418,11 @@ def test_jsonl_fast_and_line_readers_agree(
     if fast is not None:
         assert list(fast) == ops
     assert list(read_history(path)) == ops
+
+
+def test_edn_numbers_json_cannot_hold_become_floats(tmp_path: Path) -> None:
+    p = _write(tmp_path, "n.edn", "{:process 0, :type :invoke, :f :w, :value [1.5M 1/4 #{2 1}]}")
+    h = read_history(p)
+    out = tmp_path / "n.jsonl"
+    write_history(h, out)
+    assert json.loads(out.read_text())["value"] == [1.5, 0.25, [1, 2]]
