@@ -143,6 +143,9 @@ class SetFull:
     - ``lost``: the latest read missed it (it was known and then vanished);
     - ``never_read``: no ok read began after it was known.
 
+    An element whose add was never acknowledged and that no read showed is
+    never known, so it is not classified (nothing can be said about it).
+
     Also reported: ``unexpected`` (read, never attempted) and
     ``duplicated`` (a single read listing an element twice), and
     ``first_seen_ms``: quantiles of the time from an add's invoke to the

@@ -211,3 +211,70 @@ def test_set_classification_property(outcomes: list[str], data: Any) -> None:
     assert r.details["recovered"] == sorted(recovered)
     assert r.details["ok_count"] == len(acked - dropped)
     assert r.valid is (not dropped and not extra)
+
+
+def _naive_set_full(hist: History) -> dict[str, list[Any]]:
+    """set_full's classification, straight from its definition (reads x elements)."""
+    known: dict[Any, int] = {}
+    attempts = set()
+    reads = []
+    for inv, comp in hist.pairs():
+        if inv.f == "add":
+            attempts.add(inv.value)
+        if comp is None or not comp.is_ok:
+            continue
+        if inv.f == "add":
+            known[inv.value] = min(known.get(inv.value, comp.time), comp.time)
+        else:
+            reads.append((inv.time, set(comp.value)))
+            for v in comp.value:
+                known[v] = min(known.get(v, comp.time), comp.time)
+    reads.sort(key=lambda r: r[0])
+    out: dict[str, list[Any]] = {"lost": [], "stale": [], "never_read": []}
+    for v in sorted(attempts):
+        if v not in known:  # add not acknowledged and never read: nothing to say
+            continue
+        after = [r for r in reads if r[0] >= known[v]]
+        seen_ever = any(v in r[1] for r in reads)
+        if not after:
+            if not seen_ever:
+                out["never_read"].append(v)
+            continue
+        if v not in after[-1][1]:
+            out["lost"].append(v)
+        elif any(v not in r[1] for r in after):
+            out["stale"].append(v)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_set_full_matches_naive_definition(data: Any) -> None:
+    ops: list[dict[str, Any]] = []
+    busy: dict[int, dict[str, Any]] = {}
+    nxt = 0
+    for t in range(data.draw(st.integers(1, 24))):
+        p = data.draw(st.integers(0, 2))
+        if p in busy:
+            inv = busy.pop(p)
+            if inv["f"] == "add":
+                typ = data.draw(st.sampled_from(["ok", "ok", "fail"]))
+                ops.append({**inv, "type": typ, "time": t})
+            else:
+                seen = data.draw(
+                    st.lists(st.integers(0, max(0, nxt - 1)), max_size=nxt, unique=True)
+                )
+                ops.append({**inv, "type": "ok", "value": seen if nxt else [], "time": t})
+        else:
+            if data.draw(st.booleans()):
+                busy[p] = {"process": p, "type": "invoke", "f": "add", "value": nxt}
+                nxt += 1
+            else:
+                busy[p] = {"process": p, "type": "invoke", "f": "read", "value": None}
+            ops.append({**busy[p], "time": t})
+    hist = History.from_dicts(ops)
+    r = set_full().check(noop_test(), hist, {})
+    naive = _naive_set_full(hist)
+    assert r.details["lost"] == naive["lost"]
+    assert r.details["stale"] == naive["stale"]
+    assert r.details["never_read"] == naive["never_read"]
