@@ -9,6 +9,7 @@ is an upper bound on what the runner can record.  Run:
 
 from __future__ import annotations
 
+import os
 import time
 
 from jepsy import generator as gen
@@ -28,7 +29,11 @@ def main() -> None:
     ops = gen.simulate(gen.limit(n, g), concurrency=10, max_events=2 * n + 100, latency=5_000)
     dt = time.perf_counter() - t0
     invokes = sum(1 for o in ops if o.is_invoke)
-    print(f"generator simulate: {invokes / dt:,.0f} ops/s ({invokes} ops in {dt:.2f} s)")
+    load = os.getloadavg()[0]
+    print(
+        f"generator simulate: {invokes / dt:,.0f} ops/s "
+        f"({invokes} ops in {dt:.2f} s, {dt / invokes * 1e6:.1f} us/op, load average {load:.1f})"
+    )
 
 
 if __name__ == "__main__":
