@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from jepsy.checkers.linearizable.problem import Built, Entry
-from jepsy.checkers.linearizable.search import INF, Frontier, Outcome
+from jepsy.checkers.linearizable.search import INF, TAIL, Frontier, Outcome, step_ops
 
 MAX_PENDING_SHOWN = 10
 
@@ -109,13 +109,13 @@ def explain(b: Built, out: Outcome) -> dict[str, Any]:
                     "pending": [op_dict(b.ids[c]) for c in cands[:MAX_PENDING_SHOWN]],
                 }
             )
-        steps = [c for c in fr.path if c[4] >= 0]
-        paths.append(
-            {
-                "skipped": fr.depth - len(steps),
-                "ops": [{"op": op_dict(b.ids[c[4]]), "state": _state(b, c[3])} for c in steps],
-            }
-        )
+        ops: list[dict[str, Any]] = []
+        for i, c in enumerate(fr.path):
+            ids = step_ops(fr.path[i - 1], c, b.problem.m) if i else [c[4]]
+            for k in ids:
+                if k >= 0:
+                    ops.append({"op": op_dict(b.ids[k]), "state": _state(b, c[3])})
+        paths.append({"skipped": max(0, fr.depth - len(fr.path)), "ops": ops[-TAIL:]})
     d["configs"] = configs
     d["final_paths"] = paths
     return d

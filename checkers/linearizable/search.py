@@ -110,6 +110,25 @@ class Outcome:
     order: str | None = None
 
 
+def step_ops(prev: Child, cur: Child, m: int) -> list[int]:
+    """The op ids linearized between two consecutive configurations (one op,
+    or several reads taken together), completed ones in call order first."""
+    a = ((1 << prev[0]) - 1) | (prev[1] << prev[0])
+    b = ((1 << cur[0]) - 1) | (cur[1] << cur[0])
+    d = b & ~a
+    ops = []
+    while d:
+        low = d & -d
+        ops.append(low.bit_length() - 1)
+        d ^= low
+    pd = cur[2] & ~prev[2]
+    while pd:
+        low = pd & -pd
+        ops.append(m + low.bit_length() - 1)
+        pd ^= low
+    return ops
+
+
 class _OutOfBudget(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -261,7 +280,9 @@ def _run(
             path.append(child)
             if lo == m:
                 out.configs += it
-                out.linearization = [c[4] for c in path[1:]]
+                out.linearization = [
+                    op for i in range(1, len(path)) for op in step_ops(path[i - 1], path[i], m)
+                ]
                 return True
         # Candidates among completed ops: called before the earliest return R.
         r_min = INF
@@ -280,6 +301,23 @@ def _run(
             ww >>= 1
         comp_kids: list[Child] = []
         if not marker:
+            # Greedy reads: every read that may come next and matches the state
+            # is linearized at once, in one step, with no alternative tried.
+            rbits = 0
+            first_read = -1
+            for k in cands:
+                if ckind[k] == READ and ca[k] == st and ccall[k] < r_min:
+                    rbits |= 1 << (k - lo)
+                    if first_read < 0:
+                        first_read = k
+            if rbits:
+                w2 = w | rbits
+                if w2 & 1:
+                    t = ((w2 + 1) & ~w2).bit_length() - 1
+                    stack.append([(lo + t, w2 >> t, pu, st, first_read)])
+                else:
+                    stack.append([(lo, w2, pu, st, first_read)])
+                continue
             greedy = None
             for k in cands:
                 if ccall[k] >= r_min:
@@ -307,7 +345,7 @@ def _run(
                     w2 = w | 1
                     t = ((w2 + 1) & ~w2).bit_length() - 1
                     nxt = (lo + t, w2 >> t, pu, ns, k)
-                if kd == READ or (kd == GENREAD and ns == st):
+                if kd == GENREAD and ns == st:
                     greedy = nxt
                     break
                 comp_kids.append(nxt)
