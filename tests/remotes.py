@@ -68,7 +68,7 @@ def docker_client() -> Any:
         client.ping()
     except Exception as e:
         need(False, f"needs a running dockerd ({e})")
-    return client
+    return client  # the caller closes it
 
 
 def need_docker_image(image: str = NODE_IMAGE) -> None:
@@ -77,6 +77,8 @@ def need_docker_image(image: str = NODE_IMAGE) -> None:
         client.images.get(image)
     except Exception:
         need(False, f"needs the node image {image} (jepsy docker build-image --tag {image})")
+    finally:
+        client.close()
 
 
 def need_backend(kind: str) -> None:

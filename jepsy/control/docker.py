@@ -39,7 +39,7 @@ import struct
 import tarfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -121,6 +121,7 @@ class DockerRemote:
         client = docker_client(docker_host)
         cs = client.containers.list(all=True, filters={"label": f"{LABEL}={cluster}"})
         if not cs:
+            client.close()
             return None
         nets = client.networks.list(filters={"label": f"{LABEL}={cluster}"})
         subnet = DEFAULT_SUBNET
@@ -459,33 +460,51 @@ def _exchange(raw: Any, stdin: bytes | None, *, deadline: float) -> tuple[bytes,
     return bytes(bufs[1]), bytes(bufs[2]), False
 
 
+@contextlib.contextmanager
+def _client(client: Any, docker_host: str | None) -> Iterator[Any]:
+    """``client`` if given, else a new one that is closed afterwards."""
+    if client is not None:
+        yield client
+        return
+    own = docker_client(docker_host)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
 def leftovers(
     cluster: str, *, docker_host: str | None = None, client: Any = None
 ) -> dict[str, list[str]]:
     """Names of containers and networks labelled ``jepsy.cluster=<cluster>``."""
-    client = client or docker_client(docker_host)
     flt = {"label": f"{LABEL}={cluster}"}
-    return {
-        "containers": sorted(c.name for c in client.containers.list(all=True, filters=flt)),
-        "networks": sorted(n.name for n in client.networks.list(filters=flt)),
-    }
+    with _client(client, docker_host) as c:
+        return {
+            "containers": sorted(x.name for x in c.containers.list(all=True, filters=flt)),
+            "networks": sorted(n.name for n in c.networks.list(filters=flt)),
+        }
 
 
 def list_clusters(*, docker_host: str | None = None) -> list[str]:
     """Cluster names of all containers carrying the jepsy label."""
-    client = docker_client(docker_host)
-    cs = client.containers.list(all=True, filters={"label": LABEL})
-    return sorted({c.labels[LABEL] for c in cs})
+    with _client(None, docker_host) as c:
+        cs = c.containers.list(all=True, filters={"label": LABEL})
+        return sorted({x.labels[LABEL] for x in cs})
 
 
 def destroy(
     cluster: str, *, docker_host: str | None = None, client: Any = None
 ) -> dict[str, list[str]]:
     """Remove every container and network labelled with ``cluster``.  Idempotent."""
-    import docker.errors
 
     validate_cluster_name(cluster)
-    client = client or docker_client(docker_host)
+    with _client(client, docker_host) as c:
+        return _destroy(cluster, c)
+
+
+def _destroy(cluster: str, client: Any) -> dict[str, list[str]]:
+    import docker.errors
+
     flt = {"label": f"{LABEL}={cluster}"}
     removed: dict[str, list[str]] = {"containers": [], "networks": []}
     containers = client.containers.list(all=True, filters=flt)

@@ -136,6 +136,32 @@ def build_image(
         if not _PKG_RE.match(p):
             raise SetupError(f"bad Debian package name {p!r} in the package list")
     client = docker_client(docker_host)
+    try:
+        return _build(
+            client,
+            tag=tag,
+            base=base,
+            packages=packages,
+            mirror=mirror,
+            suite=suite,
+            force=force,
+            timeout=timeout,
+        )
+    finally:
+        client.close()
+
+
+def _build(
+    client: Any,
+    *,
+    tag: str,
+    base: str | None,
+    packages: Sequence[str],
+    mirror: str | None,
+    suite: str,
+    force: bool,
+    timeout: float,
+) -> str:
     have = image_exists(client, tag)
     if have and not force:
         log.info("image %s exists (%s); not rebuilding (force=True rebuilds)", tag, have)

@@ -63,6 +63,15 @@ def test_existing_image_is_not_rebuilt() -> None:
     assert build_image(tag=NODE_IMAGE) == ident
 
 
+def test_docker_host_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    need_backend("docker")
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")
+    with pytest.raises(SetupError, match=re.escape("tcp://127.0.0.1:9")):
+        DockerRemote(["n1"], cluster="jrde").setup()
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    assert DockerRemote.attach("jrdnone") is None
+
+
 def test_clear_errors() -> None:
     need_backend("docker")
     with pytest.raises(SetupError, match="build-image"):
