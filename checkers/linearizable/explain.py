@@ -9,7 +9,7 @@ When a history is not linearizable the checker reports, as JSON-ready data:
 - ``configs``: up to 10 model states possible just before it, each with the
   ops that were called and not yet linearized there (up to 10),
 - ``final_paths``: up to 10 longest linearizable prefixes, each the last
-  32 ops with the state after each, and how many earlier ops were left out.
+  32 ops with the state after each, and how many earlier search steps were left out.
 
 The size is bounded however big the history is.
 
