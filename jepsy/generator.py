@@ -1324,6 +1324,8 @@ class _EachThread(_Gen):
             tm = _time_of(r[0], ctx)
             if best is None or tm < best_time:
                 best_t, best, best_time = t, r, tm
+                if tm <= ctx.time:
+                    break  # nothing can be sooner; ties go to the lowest thread
         if best is None:
             return (PENDING, self) if pending else None
         per2 = dict(per)
