@@ -611,3 +611,34 @@ def test_module_docstring_example_runs() -> None:
 
     failures, tried = doctest.testmod(gen, verbose=False)
     assert tried >= 3 and failures == 0
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+)
+@given(a=gens, b=gens, seed=st.integers(0, 1000))
+def test_clients_never_run_nemesis_ops(a: Any, b: Any, seed: int) -> None:
+    g = gen.clients(
+        gen.map_(lambda o: o.replace(f="client"), a[1]()),
+        gen.map_(lambda o: o.replace(f="nemesis"), b[1]()),
+    )
+    ops = simulate(gen.time_limit(3, gen.limit(40, g)), concurrency=3, seed=seed, max_events=200)
+    assert all((o.f == "nemesis") == (o.process == NEMESIS) for o in ops)
+
+
+def test_context_built_by_hand_like_the_runner() -> None:
+    import types
+
+    workers = types.MappingProxyType({0: 5, 1: 1, NEMESIS: NEMESIS})
+    ctx = Context(
+        time=7, free_threads=frozenset({0, NEMESIS}), workers=workers, rng=random.Random()
+    )
+    r = gen.clients(gen.repeat(R)).op(TEST, ctx)
+    assert r is not None and isinstance(r[0], Op)
+    assert (r[0].process, r[0].time) == (5, 7)
+    assert ctx.thread_of(5) == 0 and ctx.thread_of(0) is None
+    pending = gen.nemesis(W).op(TEST, ctx.busy(NEMESIS))
+    assert pending is not None and pending[0] is PENDING
