@@ -59,6 +59,19 @@ log = logging.getLogger(__name__)
 BYTES_PER_CONFIG = 200
 """Rough memory a remembered configuration costs (tuple key, dict slot, list)."""
 DEFAULT_MEMORY_MB = 2048
+"""The memo cap when none is given: this, or half the available memory if less."""
+
+
+def _default_memory_mb() -> int:
+    try:
+        import psutil
+
+        avail = int(psutil.virtual_memory().available // (2 * 1024 * 1024))
+    except Exception:  # no psutil or no /proc: keep the fixed default
+        return DEFAULT_MEMORY_MB
+    return max(64, min(DEFAULT_MEMORY_MB, avail))
+
+
 MAX_EXPLAINED_KEYS = 10
 PARALLEL_MIN_PARTS = 4
 PARALLEL_MIN_OPS = 20_000
@@ -276,7 +289,7 @@ class Linearizable:
         t0 = time.perf_counter()
         limit = opts.get("time_limit", self.time_limit)
         deadline = t0 + limit if limit is not None else float("inf")
-        mem_mb = self.memory_limit_mb or DEFAULT_MEMORY_MB
+        mem_mb = self.memory_limit_mb or _default_memory_mb()
         workers = self.processes or (os.cpu_count() or 1)
         max_configs = max(1000, mem_mb * 1024 * 1024 // BYTES_PER_CONFIG // workers)
         tasks = _tasks(history, self.model, self.independent)
