@@ -213,15 +213,23 @@ _op_maps = st.lists(
 
 
 @settings(max_examples=200, deadline=None)
-@given(_op_maps, st.sampled_from(["vector", "list", "stream", "records"]), st.booleans())
-def test_fast_path_agrees_with_the_parser(maps: list[Any], layout: str, commas: bool) -> None:
+@given(
+    _op_maps,
+    st.sampled_from(["vector", "list", "stream", "records"]),
+    st.booleans(),
+    st.none() | st.text(alphabet='a ";{[', max_size=5),
+)
+def test_fast_path_agrees_with_the_parser(
+    maps: list[Any], layout: str, commas: bool, comment: str | None
+) -> None:
     from jepsy.edn import _fast_op_maps
 
     sep = ", " if commas else " "
     forms = ["{" + sep.join(f"{dumps(k)} {dumps(v)}" for k, v in m.items()) + "}" for m in maps]
     if layout == "records":
         forms = ["#jepsen.history.Op" + f for f in forms]
-    body = "\n".join(forms)
+    # Comments (which may hold quotes and brackets) between the op maps.
+    body = "\n".join(forms) if comment is None else f" ;{comment}\n".join(forms)
     text = {"vector": f"[{body}]", "list": f"({body})"}.get(layout, body)
     expected = loads_all(text)
     if layout in ("vector", "list"):
@@ -241,7 +249,7 @@ def test_fast_path_agrees_with_the_parser(maps: list[Any], layout: str, commas: 
         "[{:a 1}] [{:b 2}]",
         "{:a [1 2} :b 3]",
         "{:a 1 :b}",
-        "{:a ; c\n 1}",
+        '{:a 1} ; "q"\n{:b "s"}',
         "{:a #{1}}",
         "{:a \\c}",
         "{:a 1_000}",
@@ -271,3 +279,10 @@ def test_names_that_cannot_be_written_as_names_become_strings() -> None:
     v = [Keyword("a b"), Keyword(""), Keyword("1x"), Symbol("nil"), Symbol("x y"), Symbol("-1")]
     assert dumps(v) == '["a b" "" :1x "nil" "x y" "-1"]'
     assert loads(dumps(v)) == ["a b", "", "1x", "nil", "x y", "-1"]
+
+
+def test_fast_path_drops_comments() -> None:
+    from jepsy.edn import _fast_op_maps
+
+    text = '; a history\n[{:a 1} ; first\n {:b "s;t"}] ; end'
+    assert _fast_op_maps(text) == [{"a": 1}, {"b": "s;t"}]
