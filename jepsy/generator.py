@@ -41,11 +41,11 @@ The protocol (it follows ``jepsen.generator``)
   records (not sleeps or logs).  ``None`` means exhausted.
 
 Generators never mutate themselves: asking ``op`` again with the same
-context gives the same operation, except through ``ctx.rng``.  Randomness
-comes only from ``ctx.rng`` (seeded from the test's seed; generators draw
-from it while computing their next state, as Jepsen's do), so
-:func:`simulate` is deterministic outright and a real run is deterministic
-up to the timing of completions (a re-ask draws again).
+context gives the same answer, except through ``ctx.rng``.  Randomness comes
+only from ``ctx.rng`` (seeded from the test's seed).  ``op`` may draw from
+it (``mix`` picks a child, ``stagger`` draws its next gap), so a re-ask can
+pick differently; :func:`simulate` is nevertheless deterministic outright,
+and a real run is deterministic up to the timing of completions.
 
 Interpreter contract (the runner and :func:`simulate` both follow it)
 ----------------------------------------------------------------------
@@ -106,6 +106,10 @@ Semantics decided here
   before each phase.
 - A ``dict`` is *one* op: ``mix([{"f": "read"}, {"f": "write"}])`` emits two
   ops and ends.  Use ``repeat(...)`` or a function for endless streams.
+- ``mix`` picks a child uniformly for every op; ``any_`` and ``reserve``
+  take the soonest op, ties round-robin (no randomness).
+- A generator routed to no thread at all (``nemesis(g)`` without a nemesis
+  thread, ``on_threads([7], g)`` with 5 clients) is empty, not stuck.
 - Ops go to the lowest free thread (client threads in order, then the
   nemesis) unless routing says otherwise; wrap client schedules in
   :func:`clients` so the nemesis never gets them.
