@@ -369,3 +369,22 @@ def test_malformed_kv_values_give_unknown_not_a_crash() -> None:
     r = check(H((0, "invoke", "put", 3), (0, "ok", "put", 3)), "kv")
     assert r.valid == "unknown"
     assert r.error is not None and "[key value]" in r.error
+
+
+def test_worker_processes_give_the_same_result_as_one_process() -> None:
+    events = register_history(seed=9, keys=6, ops_per_key=60, processes=3, p_info=0.1)
+    good = History.from_dicts(events)
+    bad = History.from_dicts(
+        register_history(seed=9, keys=6, ops_per_key=60, processes=3, p_info=0.1, stale=True)
+    )
+    for h in (good, bad):
+        serial = check(h, independent=True, processes=1)
+        forked = check(h, independent=True, processes=2)
+        assert serial.valid == forked.valid
+        assert serial.details["failures"] == forked.details["failures"]
+        assert (
+            set(serial.details["keys"]) == set(forked.details["keys"])
+            and len(forked.details["keys"]) == 6
+        )
+    assert check(good, independent=True, processes=2).valid is True
+    assert check(bad, independent=True, processes=2).valid is False
