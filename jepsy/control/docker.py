@@ -245,8 +245,12 @@ class DockerRemote:
 
         with ThreadPoolExecutor(max_workers=min(8, len(self._nodes))) as pool:
             self._cid = dict(pool.map(create, self._nodes))
-        for n in self._nodes:
-            self.exec(n, ["mkdir", "-p", self.node_dir(n)], timeout=30)
+            list(
+                pool.map(
+                    lambda n: self.exec(n, ["mkdir", "-p", self.node_dir(n)], timeout=30),
+                    self._nodes,
+                )
+            )
 
     def teardown(self) -> None:
         """Remove the containers and the network (an adopted cluster stays up:
