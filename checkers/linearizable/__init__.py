@@ -35,6 +35,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -197,6 +198,7 @@ def check_task(
 
 # Worker processes are forked with the tasks already in memory: nothing big is pickled.
 _WORK: list[Task] = []
+_WORK_LOCK = threading.Lock()
 
 
 def _work(
@@ -229,17 +231,28 @@ def _run_tasks(
         chunks[j].append(i)
         loads[j] += len(tasks[i].slots)
     results: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in tasks]
-    _WORK = tasks
-    try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futs = [pool.submit(_work, c, deadline, max_configs) for c in chunks if c]
-            for fut in futs:
-                for i, r in fut.result():
-                    results[i] = r
-    finally:
-        _WORK = []
+    with _WORK_LOCK:
+        _WORK = tasks
+        try:
+            _fork_pool(chunks, results, workers, deadline, max_configs)
+        finally:
+            _WORK = []
     return [r for rs in results for r in rs]
+
+
+def _fork_pool(
+    chunks: list[list[int]],
+    results: list[list[tuple[str, dict[str, Any]]]],
+    workers: int,
+    deadline: float,
+    max_configs: int,
+) -> None:
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futs = [pool.submit(_work, c, deadline, max_configs) for c in chunks if c]
+        for fut in futs:
+            for i, r in fut.result():
+                results[i] = r
 
 
 class Linearizable:
