@@ -222,8 +222,8 @@ def _attempts(test: Spec, src: str, dst: str, n: int) -> tuple[int, int]:
     script = r"""
 a=$1; p=$2; n=$3; i=0
 while [ $i -lt $n ]; do
-  ( timeout 0.8 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$a" "$p" 2>/dev/null; echo "rc=$?" ) &
-  i=$((i+1)); if [ $((i % 50)) -eq 0 ]; then wait; fi
+  ( timeout 0.9 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$a" "$p" 2>/dev/null; echo "rc=$?" ) &
+  i=$((i+1)); if [ $((i % 25)) -eq 0 ]; then wait; fi
 done
 wait
 """
@@ -242,17 +242,18 @@ def test_packet_loss_drops_about_the_chosen_fraction(
     try:
         assert done.value == {"probability": 0.5, "links": {"n2": ["n1"]}}
         assert any("statistic" in x for x in net.rules(test.remote, "n2"))
-        blocked, total = _attempts(test, "n1", "n2", 200)
-        assert total == 200
+        blocked, total = _attempts(test, "n1", "n2", 100)
+        assert total == 100
         assert 0.2 * total <= blocked <= 0.8 * total, blocked
-        # Other links are untouched (a lone timeout is tolerated on a loaded machine).
+        # Other links are untouched (a few timeouts are tolerated on a loaded machine;
+        # the lossy link loses about half).
         blocked, total = _attempts(test, "n3", "n2", 50)
-        assert total == 50 and blocked <= 2
+        assert total == 50 and blocked <= 5, blocked
     finally:
         done = invoke(test, "stop-packet-loss")
     assert done.value == "stopped"
     blocked, total = _attempts(test, "n1", "n2", 50)
-    assert total == 50 and blocked <= 2
+    assert total == 50 and blocked <= 5, blocked
     assert net.rules(test.remote, "n2") == []
 
 
