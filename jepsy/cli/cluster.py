@@ -35,8 +35,8 @@ def parse_nodes(spec: str) -> tuple[str, ...]:
     return names
 
 
-def _remote_opts(kind: str, cluster: str, subnet: str | None, image: str | None) -> dict[str, Any]:
-    opts: dict[str, Any] = {"cluster": cluster}
+def _up_opts(kind: str, cluster: str, subnet: str | None, image: str | None) -> dict[str, Any]:
+    opts: dict[str, Any] = {"cluster": cluster, "persistent": True}
     if subnet:
         opts["subnet"] = subnet
     if image and kind == "docker":
@@ -74,7 +74,7 @@ def cluster() -> None:
 def up(nodes: str, kind: str, cluster: str, subnet: str | None, image: str | None) -> None:
     """Create the nodes and leave them running."""
     names = parse_nodes(nodes)
-    remote = make_remote(kind, names, **_remote_opts(kind, cluster, subnet, image))
+    remote = make_remote(kind, names, **_up_opts(kind, cluster, subnet, image))
     remote.setup()
     _print_nodes(remote, names)
 

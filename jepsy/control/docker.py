@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 LABEL = "jepsy.cluster"
 NODE_LABEL = "jepsy.node"
+PERSISTENT_LABEL = "jepsy.persistent"
 DEFAULT_SUBNET = "10.89.0.0/24"
 NODE_BASE_DIR = "/var/lib/jepsy"
 
@@ -66,6 +67,8 @@ class DockerRemote:
     - ``image``: the node image (built by ``jepsy docker build-image``).
     - ``subnet``: the network's IPv4 subnet.  ``docker_host``: engine URL
       (default: ``DOCKER_HOST`` or the local socket).
+    - ``persistent``: made to outlive runs (``jepsy cluster up``): a later
+      remote with other nodes refuses to replace it instead of removing it.
     """
 
     kind = "docker"
@@ -78,8 +81,10 @@ class DockerRemote:
         image: str = DEFAULT_TAG,
         subnet: str = DEFAULT_SUBNET,
         docker_host: str | None = None,
+        persistent: bool = False,
     ) -> None:
         self.cluster = validate_cluster_name(cluster)
+        self.persistent = persistent
         self._nodes = tuple(nodes)
         if not self._nodes or len(set(self._nodes)) != len(self._nodes):
             raise ConfigError(f"need distinct node names, got {list(self._nodes)!r}")
@@ -171,6 +176,13 @@ class DockerRemote:
             self._adopted = True
             log.info("adopted running docker cluster %s", self.cluster)
             return
+        if any(c.labels.get(PERSISTENT_LABEL) and c.status == "running" for c in existing):
+            raise SetupError(
+                f"docker cluster {self.cluster!r} is up (jepsy cluster up) with other nodes "
+                f"or subnet ({', '.join(sorted(c.name for c in existing))}); use those, another "
+                f"--cluster name, or remove it: jepsy cluster down --remote docker "
+                f"--cluster {self.cluster}"
+            )
         if existing:
             log.warning("docker cluster %s has leftovers; removing them first", self.cluster)
         destroy(self.cluster, docker_host=self.docker_host, client=client)
@@ -238,7 +250,11 @@ class DockerRemote:
                 hostname=node,
                 host_config=hc,
                 networking_config=nc,
-                labels={**labels, NODE_LABEL: node},
+                labels={
+                    **labels,
+                    NODE_LABEL: node,
+                    **({PERSISTENT_LABEL: "1"} if self.persistent else {}),
+                },
             )["Id"]
             api.start(cid)
             return node, str(cid)

@@ -176,9 +176,14 @@ class LocalRemote:
     - ``cluster``: names the namespaces (``<cluster>-<node>``), the bridge
       (``<cluster>br``), host-side veths (``<cluster>v<i>``) and the state file.
     - ``subnet``: an IPv4 network; ``.1`` is the control node, nodes ``.11`` on.
+      Default: the subnet of the running cluster of that name (``jepsy
+      cluster up``), else ``10.88.0.0/24``.
     - ``base_dir``: per-node directories live in ``<base_dir>/<node>``
       (default ``/var/lib/jepsy/<cluster>``).
     - ``keep_files``: leave ``base_dir`` in place at teardown.
+    - ``persistent``: mark the cluster as made to outlive runs (``jepsy
+      cluster up``): a later remote with other nodes refuses to replace it
+      instead of removing it.
     """
 
     kind = "local"
@@ -188,12 +193,18 @@ class LocalRemote:
         nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
         *,
         cluster: str = DEFAULT_CLUSTER,
-        subnet: str = DEFAULT_SUBNET,
+        subnet: str | None = None,
         base_dir: str | os.PathLike[str] | None = None,
         keep_files: bool = False,
+        persistent: bool = False,
         state_dir: str | os.PathLike[str] = STATE_DIR,
     ) -> None:
         self.cluster = validate_cluster_name(cluster)
+        self.persistent = persistent
+        if subnet is None:
+            with contextlib.suppress(OSError):
+                subnet = (load_state(cluster, state_dir=state_dir) or {}).get("subnet")
+            subnet = subnet or DEFAULT_SUBNET
         self._nodes = tuple(nodes)
         if not self._nodes:
             raise ConfigError("a local cluster needs at least one node, got none")
@@ -257,6 +268,7 @@ class LocalRemote:
             "veths": [self._veth[n] for n in self._nodes],
             "base_dir": str(self.base_dir),
             "forward_rule": True,
+            "persistent": self.persistent,
             "created": time.time(),
             "creator_pid": os.getpid(),
         }
@@ -284,6 +296,13 @@ class LocalRemote:
                 Path(self.node_dir(n)).mkdir(parents=True, exist_ok=True)
             log.info("adopted running local cluster %s (%d nodes)", self.cluster, len(self._nodes))
             return
+        if existing and existing.get("persistent") and self._alive(existing):
+            raise SetupError(
+                f"local cluster {self.cluster!r} is up (jepsy cluster up) with nodes "
+                f"{existing.get('nodes')} in {existing.get('subnet')}; use those nodes and "
+                f"subnet, another --cluster name, or remove it: jepsy cluster down "
+                f"--cluster {self.cluster}"
+            )
         if existing is not None:
             log.warning(
                 "local cluster %s exists with other nodes/subnet; removing it first", self.cluster
@@ -312,6 +331,10 @@ class LocalRemote:
             return False
         have = _namespaces()
         return all(self._ns[n] in have for n in self._nodes) and self.bridge in _links()
+
+    def _alive(self, state: Mapping[str, Any]) -> bool:
+        have = _namespaces()
+        return any(ns in have for ns in state.get("namespaces", []))
 
     def _check_subnet_free(self) -> None:
         r = _run(["ip", "-j", "-4", "addr", "show"], check=False)

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from jepsy.cli import EXIT_BAD_ARGS, cli
 from jepsy.cli.cluster import parse_nodes
-from jepsy.control.local import leftovers
-from jepsy.errors import ConfigError
+from jepsy.control.local import LocalRemote, leftovers
+from jepsy.errors import ConfigError, SetupError
 from tests.conftest import need_root
 from tests.remotes import assert_clean
 
@@ -41,6 +41,14 @@ def test_up_status_down_local() -> None:
         res = run.invoke(cli, ["cluster", "status", *args])
         assert res.exit_code == 0, res.output
         assert res.output.count("yes") == 3
+        # a run with the same nodes adopts it, subnet included, and leaves it up
+        with LocalRemote(["n1", "n2", "n3"], cluster="jrcl") as r:
+            assert r.address("n3") == "10.91.32.13"
+        assert len(leftovers("jrcl")["namespaces"]) == 3
+        # a run with other nodes refuses to replace it
+        with pytest.raises(SetupError, match="jepsy cluster down --cluster jrcl"):
+            LocalRemote(["n1", "n2"], cluster="jrcl").setup()
+        assert len(leftovers("jrcl")["namespaces"]) == 3
     finally:
         res = run.invoke(cli, ["cluster", "down", *args])
     assert res.exit_code == 0, res.output

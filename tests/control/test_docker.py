@@ -118,6 +118,9 @@ def test_cluster_up_is_adopted_then_down_removes_it() -> None:
         assert again is not None
         assert again.exec("n2", ["sh", "-c", f"test -d /proc/{pid} || echo gone"]).out == "gone"
         again.teardown()
+        with pytest.raises(SetupError, match="cluster down --remote docker"):
+            DockerRemote(["n1", "n2", "n3"], cluster="jrda", image=NODE_IMAGE).setup()
+        assert leftovers("jrda") == before
     finally:
         res = run.invoke(cli, ["cluster", "down", *args])
     assert res.exit_code == 0, res.output
