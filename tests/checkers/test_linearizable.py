@@ -388,3 +388,27 @@ def test_worker_processes_give_the_same_result_as_one_process() -> None:
         )
     assert check(good, independent=True, processes=2).valid is True
     assert check(bad, independent=True, processes=2).valid is False
+
+
+def test_reductions_agree_with_the_plain_search_on_medium_histories() -> None:
+    """10-22 ops: too many for the oracle; the plain search (no reductions, no
+    pre-check, generic steps) is the reference for the register fast path."""
+    rng = random.Random(4242)
+    disagreements = []
+    seen: dict[str, int] = {}
+    for i in range(400):
+        h = random_history(
+            rng,
+            n_ops=rng.randint(10, 22),
+            processes=rng.randint(2, 6),
+            values=rng.randint(2, 5),
+            simulate=rng.random() < 0.6,
+            p_info=rng.choice([0.1, 0.3, 0.5]),
+        )
+        fast = check(h, time_limit=20).valid
+        plain = check(h, _generic("cas-register"), time_limit=20).valid
+        seen[str(plain)] = seen.get(str(plain), 0) + 1
+        if "unknown" not in (fast, plain) and fast != plain:
+            disagreements.append((i, fast, plain, h.to_dicts()))
+    assert disagreements == []
+    assert seen.get("True", 0) > 100 and seen.get("False", 0) > 100, seen
