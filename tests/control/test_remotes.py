@@ -147,6 +147,23 @@ def test_spawn_signal_and_reap(remote: Remote) -> None:
     assert not signal_pid(remote, "n5", 999_999_9, "KILL")
 
 
+def test_spawn_with_cwd_and_env(remote: Remote) -> None:
+    d = f"{remote.node_dir('n4')}/work dir"
+    remote.exec("n4", ["mkdir", "-p", d])
+    log = f"{remote.node_dir('n4')}/logs/env.log"
+    remote.spawn(
+        "n4", ["sh", "-c", 'echo "$(pwd)|$JEPSY_Y"'], log=log, env={"JEPSY_Y": "a b'c"}, cwd=d
+    )
+    deadline = time.monotonic() + 5
+    while True:
+        out = remote.exec("n4", ["cat", log], check=False).out
+        if out:
+            break
+        assert time.monotonic() < deadline, "spawned command wrote nothing"
+        time.sleep(0.05)
+    assert out == f"{d}|a b'c"
+
+
 def test_nodes_reach_each_other(remote: Remote) -> None:
     need_binary("redis-server")
     d = remote.node_dir("n2")
