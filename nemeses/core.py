@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from jepsy.control import NoopRemote, Remote
 from jepsy.db import DB, HasPrimaries
 from jepsy.errors import ConfigError, SetupError
 from jepsy.generator import Generator
@@ -414,6 +415,17 @@ class NodeFaultNemesis:
         return f"{type(self).__name__}({self.name!r}, db={self.db!r})"
 
 
+def require_network(remote: Remote, fault: str) -> None:
+    """ConfigError unless ``remote`` has real nodes with a network to cut
+    (the noop remote of in-process DBs such as ``--db memory`` has none)."""
+    if isinstance(remote, NoopRemote) or getattr(remote, "kind", None) == "noop":
+        raise ConfigError(
+            f"nemesis {fault!r} needs nodes with a network (a local, docker or ssh remote); "
+            f"{remote!r} has none (an in-process DB such as --db memory): "
+            "drop the fault or use a real DB"
+        )
+
+
 def nemesis_rng(test: Test, name: str) -> random.Random:
     """A random source for a nemesis, fixed by the test's seed and the fault name."""
     return random.Random(f"{test.seed}:nemesis:{name}")
@@ -449,6 +461,7 @@ __all__ = [
     "noop_package",
     "plot_entry",
     "primaries_of",
+    "require_network",
     "select_nodes",
     "toggle_schedule",
 ]

@@ -42,6 +42,7 @@ from jepsy.nemeses.core import (
     nemesis_rng,
     plot_entry,
     primaries_of,
+    require_network,
     select_nodes,
     toggle_schedule,
 )
@@ -80,6 +81,7 @@ class PacketLossNemesis:
     def setup(self, test: Test) -> PacketLossNemesis:
         n = PacketLossNemesis(db=self.db, probability=self.probability)
         n._rng = nemesis_rng(test, "packet-loss")
+        require_network(test.remote, "packet-loss")
         net.heal_packet_loss(test.remote, nodes=list(test.nodes))
         return n
 

@@ -41,6 +41,7 @@ from jepsy.nemeses.core import (
     nemesis_rng,
     plot_entry,
     primaries_of,
+    require_network,
     toggle_schedule,
 )
 
@@ -94,6 +95,7 @@ class PartitionNemesis:
     def setup(self, test: Test) -> PartitionNemesis:
         n = self._copy()
         n._rng = nemesis_rng(test, "partition")
+        require_network(test.remote, "partition")
         net.heal(test.remote, nodes=list(test.nodes))
         return n
 

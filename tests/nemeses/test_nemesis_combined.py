@@ -179,3 +179,12 @@ def test_the_real_etcd_suite_is_refused_for_clock() -> None:
     with pytest.raises(ConfigError, match="'clock' is not supported"):
         combined.package(["clock"], db=etcd)
     combined.package(["partition", "kill", "pause"], db=etcd, targets=["primaries", "one"])
+
+
+def test_network_faults_refuse_a_remote_without_a_network() -> None:
+    from jepsy.nemeses.packet_loss import PacketLossNemesis
+    from jepsy.nemeses.partition import PartitionNemesis
+
+    for nem, name in ((PartitionNemesis(), "partition"), (PacketLossNemesis(), "packet-loss")):
+        with pytest.raises(ConfigError, match=f"nemesis '{name}' needs nodes with a network"):
+            nem.setup(noop_test())
