@@ -65,7 +65,8 @@ class DockerRemote:
     - ``nodes``: node names.  ``cluster``: names containers (``<cluster>-<node>``),
       the network (``<cluster>-net``) and the label value.
     - ``image``: the node image (built by ``jepsy docker build-image``).
-    - ``subnet``: the network's IPv4 subnet.  ``docker_host``: engine URL
+    - ``subnet``: the network's IPv4 subnet (default: the running cluster's, else
+      ``10.89.0.0/24``).  ``docker_host``: engine URL
       (default: ``DOCKER_HOST`` or the local socket).
     - ``persistent``: made to outlive runs (``jepsy cluster up``): a later
       remote with other nodes refuses to replace it instead of removing it.
@@ -79,7 +80,7 @@ class DockerRemote:
         *,
         cluster: str = "jepsy",
         image: str = DEFAULT_TAG,
-        subnet: str = DEFAULT_SUBNET,
+        subnet: str | None = None,
         docker_host: str | None = None,
         persistent: bool = False,
     ) -> None:
@@ -88,23 +89,28 @@ class DockerRemote:
         self._nodes = tuple(nodes)
         if not self._nodes or len(set(self._nodes)) != len(self._nodes):
             raise ConfigError(f"need distinct node names, got {list(self._nodes)!r}")
-        try:
-            self.subnet = ipaddress.IPv4Network(subnet, strict=False)
-        except ValueError as e:
-            raise ConfigError(f"bad subnet {subnet!r}: {e}; use e.g. 10.89.0.0/24") from e
-        if self.subnet.num_addresses < len(self._nodes) + 12:
-            raise ConfigError(f"subnet {subnet} is too small for {len(self._nodes)} nodes")
+        self._subnet_given = subnet is not None
+        self._set_subnet(subnet or DEFAULT_SUBNET)
         self.image = image
         self.docker_host = docker_host
         self.network = f"{cluster}-net"
-        self.gateway = str(self.subnet.network_address + 1)
-        self._addr = {n: str(self.subnet.network_address + 11 + i) for i, n in enumerate(nodes)}
         self._name = {n: f"{cluster}-{n}" for n in self._nodes}
         self._client: Any = None
         self._cid: dict[str, str] = {}
         self._spawned: dict[str, list[int]] = {}
         self._lock = threading.Lock()
         self._adopted = False
+
+    def _set_subnet(self, subnet: str) -> None:
+        try:
+            self.subnet = ipaddress.IPv4Network(subnet, strict=False)
+        except ValueError as e:
+            raise ConfigError(f"bad subnet {subnet!r}: {e}; use e.g. 10.89.0.0/24") from e
+        if self.subnet.num_addresses < len(self._nodes) + 12:
+            raise ConfigError(f"subnet {subnet} is too small for {len(self._nodes)} nodes")
+        self.gateway = str(self.subnet.network_address + 1)
+        base = self.subnet.network_address + 11
+        self._addr = {n: str(base + i) for i, n in enumerate(self._nodes)}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,6 +177,12 @@ class DockerRemote:
                 f"`jepsy docker build-image --tag {self.image}`"
             )
         existing = client.containers.list(all=True, filters={"label": f"{LABEL}={self.cluster}"})
+        if existing and not self._subnet_given:
+            # No subnet asked for: take the running cluster's (jepsy cluster up --subnet).
+            for net in client.networks.list(filters={"label": f"{LABEL}={self.cluster}"}):
+                cfg = (net.attrs.get("IPAM") or {}).get("Config") or [{}]
+                if cfg[0].get("Subnet"):
+                    self._set_subnet(cfg[0]["Subnet"])
         if existing and self._adoptable(existing):
             self._cid = {c.labels[NODE_LABEL]: c.id for c in existing}
             self._adopted = True

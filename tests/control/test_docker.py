@@ -107,8 +107,9 @@ def test_cluster_up_is_adopted_then_down_removes_it() -> None:
         assert res.exit_code == 0, res.output
         before = leftovers("jrda")
         assert len(before["containers"]) == 2 and before["networks"] == ["jrda-net"]
-        r = DockerRemote(["n1", "n2"], cluster="jrda", image=NODE_IMAGE, subnet="10.91.61.0/24")
+        r = DockerRemote(["n1", "n2"], cluster="jrda", image=NODE_IMAGE)  # its subnet is taken
         r.setup()
+        assert r.address("n2") == "10.91.61.12"
         pid = r.spawn("n2", ["sleep", "300"], log="/tmp/s.log")
         r.teardown()  # adopted: the containers stay, the spawned process goes
         assert leftovers("jrda") == before
