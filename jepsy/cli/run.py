@@ -184,6 +184,11 @@ def _setup_logging(verbose: int) -> logging.Handler:
     help="--db memory: plant a bug (stale-reads, lost-writes, non-atomic-cas).",
 )
 @click.option(
+    "--serializable-reads",
+    is_flag=True,
+    help="--db etcd: serve reads locally (stale reads possible); same as -o serializable_reads=true.",
+)
+@click.option(
     "-o", "--option", "options", multiple=True, help="Suite/workload option key=value (repeatable)."
 )
 @click.option("-v", "--verbose", count=True, help="More log output on stderr.")
@@ -213,6 +218,7 @@ def test_cmd(
     store: str,
     name: str | None,
     memory_bug: tuple[str, ...],
+    serializable_reads: bool,
     options: tuple[str, ...],
     verbose: int,
 ) -> int:
@@ -271,6 +277,10 @@ def test_cmd(
         spec["nodes"] = ns
     if memory_bug:
         spec["memory_bug"] = _split(memory_bug)
+    if serializable_reads:
+        if db != "etcd":
+            raise ConfigError(f"--serializable-reads applies to --db etcd, not --db {db}")
+        spec["serializable_reads"] = True
     handler = _setup_logging(verbose)
     codes: list[int] = []
     try:
