@@ -91,6 +91,33 @@ def _run(argv: Sequence[str], *, timeout: float = 20.0, check: bool = True) -> E
     return raise_for_exit(r) if check else r
 
 
+def _batch(argv: Sequence[str], lines: Sequence[str], *, timeout: float = 20.0) -> None:
+    """Run ``ip ... -batch -`` with ``lines`` (names are validated, never user text)."""
+    try:
+        p = subprocess.run(
+            list(argv),
+            input="\n".join(lines).encode() + b"\n",
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise RemoteTimeout(
+            f"host command timed out after {timeout:g} s", node="control", argv=argv
+        ) from e
+    except FileNotFoundError as e:
+        raise SetupError("the local remote needs the 'ip' binary: install iproute2") from e
+    raise_for_exit(
+        ExecResult(
+            node="control",
+            argv=(*argv, *lines),
+            exit_code=p.returncode,
+            stdout=p.stdout,
+            stderr=p.stderr,
+        )
+    )
+
+
 def _namespaces() -> set[str]:
     r = _run(["ip", "netns", "list"], check=False)
     return {line.split()[0] for line in r.out.splitlines() if line.strip()}
@@ -106,9 +133,29 @@ def _links() -> set[str]:
     return names
 
 
+def _pids_in(namespaces: Sequence[str]) -> list[int]:
+    """Host pids of the processes living in the named network namespaces
+    (what ``ip netns pids`` reports, for all of them in one /proc scan)."""
+    want = set()
+    for ns in namespaces:
+        with contextlib.suppress(OSError):
+            st = os.stat(f"/run/netns/{ns}")
+            want.add((st.st_dev, st.st_ino))
+    if not want:
+        return []
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            st = os.stat(f"/proc/{entry.name}/ns/net")
+            if (st.st_dev, st.st_ino) in want:
+                pids.append(int(entry.name))
+    return pids
+
+
 def _ns_pids(ns: str) -> list[int]:
-    r = _run(["ip", "netns", "pids", ns], check=False)
-    return [int(x) for x in r.out.split() if x.isdigit()]
+    return _pids_in([ns])
 
 
 def _proc_state(pid: int) -> str:
@@ -356,20 +403,33 @@ class LocalRemote:
                     )
 
     def _create(self) -> None:
+        # One `ip -batch` for the host side and one per namespace: 1 + N
+        # processes instead of 3 + 6N (5 nodes up in about 0.1 s).
         br = self.bridge
         prefix = self.subnet.prefixlen
-        _run(["ip", "link", "add", br, "type", "bridge"])
-        _run(["ip", "addr", "add", f"{self.control_address}/{prefix}", "dev", br])
-        _run(["ip", "link", "set", br, "up"])
-        _run(["iptables", "-w", "5", "-I", *_forward_rule(br)])
+        host = [
+            f"link add {br} type bridge",
+            f"addr add {self.control_address}/{prefix} dev {br}",
+            f"link set {br} up",
+        ]
         for n in self._nodes:
             ns, veth = self._ns[n], self._veth[n]
-            _run(["ip", "netns", "add", ns])
-            _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
-            _run(["ip", "link", "set", veth, "master", br, "up"])
-            _run(["ip", "-n", ns, "addr", "add", f"{self._addr[n]}/{prefix}", "dev", "eth0"])
-            _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
-            _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            host += [
+                f"netns add {ns}",
+                f"link add {veth} type veth peer name eth0 netns {ns}",
+                f"link set {veth} master {br} up",
+            ]
+        _batch(["ip", "-batch", "-"], host)
+        _run(["iptables", "-w", "5", "-I", *_forward_rule(br)])
+        for n in self._nodes:
+            _batch(
+                ["ip", "-n", self._ns[n], "-batch", "-"],
+                [
+                    f"addr add {self._addr[n]}/{prefix} dev eth0",
+                    "link set eth0 up",
+                    "link set lo up",
+                ],
+            )
             Path(self.node_dir(n)).mkdir(parents=True, exist_ok=True)
 
     def teardown(self) -> None:
@@ -603,27 +663,29 @@ def destroy(
     state = load_state(cluster, state_dir=state_dir) or {}
     found = leftovers(cluster)
     removed: dict[str, list[str]] = {"processes": [], **{k: [] for k in found}}
-    pids = [p for ns in found["namespaces"] for p in _ns_pids(ns)]
+    pids = _pids_in(found["namespaces"])
     left = _kill_and_wait(pids, timeout=timeout)
     removed["processes"] = [str(p) for p in pids if p not in left]
     if left:
         log.warning("cluster %s: processes %s survived SIGKILL", cluster, left)
-    for link in found["links"]:
-        if link != f"{cluster}br":
-            _run(["ip", "link", "del", link], check=False)
-            removed["links"].append(link)
-    for ns in found["namespaces"]:
-        _run(["ip", "netns", "del", ns], check=False)
-        removed["namespaces"].append(ns)
     bridge = f"{cluster}br"
-    for _ in range(20):  # the rule may have been inserted more than once
+    # veths first (their peers go with them), then namespaces, then the
+    # bridge, in one `ip -force -batch` (it goes on past a line that fails).
+    veths = [x for x in found["links"] if x != bridge]
+    lines = [f"link del {x}" for x in veths] + [f"netns del {ns}" for ns in found["namespaces"]]
+    if bridge in found["links"]:
+        lines.append(f"link del {bridge}")
+    if lines:
+        with contextlib.suppress(RemoteError):
+            _batch(["ip", "-force", "-batch", "-"], lines)
+    removed["links"] = [*veths, *([bridge] if bridge in found["links"] else [])]
+    removed["namespaces"] = list(found["namespaces"])
+    # exactly as many times as the rule is there (it may have been inserted twice)
+    for _ in range(min(len(found["forward_rules"]), 20)):
         r = _run(["iptables", "-w", "5", "-D", *_forward_rule(bridge)], check=False)
         if r.exit_code != 0:
             break
         removed["forward_rules"].append(" ".join(_forward_rule(bridge)))
-    if bridge in found["links"]:
-        _run(["ip", "link", "del", bridge], check=False)
-        removed["links"].append(bridge)
     base = state.get("base_dir")
     if base and not keep_files:
         # Only the node directories this cluster made, then base_dir if empty.
