@@ -158,3 +158,25 @@ def test_views_keep_indexes_and_split_by_key() -> None:
     assert [(inv.index, c.index if c else None) for inv, c in h.pairs()] == [(0, 2), (1, 3)]
     assert len(h.to_dicts()) == 5 and h.to_dicts()[4]["process"] == "nemesis"
     assert repr(h.client_ops()) == "<History 4 ops>"
+
+
+def test_ops_from_readers_are_ordinary_frozen_ops() -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    from jepsy.history import op_from_mapping
+
+    op = op_from_mapping(
+        {"index": 3, "time": 9, "process": 1, "type": "ok", "f": "read", "value": [1], "x": 2}
+    )
+    same = Op(index=3, time=9, process=1, type="ok", f="read", value=[1], extra={"x": 2})
+    assert type(op) is Op and op == same and repr(op) == repr(same)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        op.f = "write"  # type: ignore[misc]
+    assert dataclasses.replace(op, f="w").f == "w"
+    assert dataclasses.asdict(op)["extra"] == {"x": 2}
+    assert pickle.loads(pickle.dumps(op)) == op
+    assert copy.deepcopy(op) == op
+    plain = op_from_mapping({"index": 0, "time": 1, "process": 0, "type": "invoke", "f": "r"})
+    assert hash(plain) == hash(Op(index=0, time=1, process=0, type="invoke", f="r"))
