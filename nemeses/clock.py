@@ -581,6 +581,7 @@ def package(
     targets: Sequence[str] | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
     system_clock: bool = False,
+    first_at: float | None = None,
 ) -> Package:
     """Every ``interval`` seconds bump or strobe the clocks of nodes chosen by
     a selector from ``targets`` (deltas from 0.25 s to 256 s either way),
@@ -612,7 +613,8 @@ def package(
             },
         }
 
-    g = toggle_schedule(interval, fault, {"f": RESET})
+    fault.__qualname__ = f"random_clock_fault({list(choices)!r})"
+    g = toggle_schedule(interval, fault, {"f": RESET}, first_at=first_at)
     return Package(
         nemesis=ClockNemesis(mode=mode, db=db),
         generator=g,

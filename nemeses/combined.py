@@ -2,11 +2,12 @@
 
 :func:`package` builds one :class:`~jepsy.nemeses.core.Package` per fault
 name and composes them: ops are routed to the nemesis whose ``fs()`` holds
-their ``f``; after one healthy ``interval``, the schedules run side by side on
-the nemesis thread: each fault starts, is stopped ``interval`` seconds later,
-starts again ``interval`` seconds after that, and so on, the soonest op of any
-package going first (Jepsen's combined nemesis: ``any`` of ``delay``-ed
-``flip-flop``s); the
+their ``f``; the schedules run side by side on the nemesis thread (the
+soonest op of any package first, Jepsen's ``any`` of ``delay``-ed
+``flip-flop``s): each fault starts, is stopped ``interval`` seconds later,
+starts again ``interval`` seconds after that, and so on.  The first fault
+starts after one healthy ``interval``, the others at phases spread over the
+next ``interval``, so the set of faults in force keeps changing; the
 healing generators run one after another at the end (``stop-partition``,
 ``start``, ``resume``, ``clock-reset``, ``stop-packet-loss``); ``plot``
 carries each fault's colour for the report.
@@ -33,11 +34,9 @@ By example::
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from jepsy import generator as gen
 from jepsy.db import DB
 from jepsy.errors import ConfigError
 from jepsy.nemeses import clock, kill, packet_loss, partition, pause
@@ -122,7 +121,10 @@ def package(
             tg = None
     common: dict[str, Any] = {"interval": float(interval), "targets": tg, "nodes": tuple(nodes)}
     packages: list[Package] = []
-    for f in faults:
+    for i, f in enumerate(faults):
+        # Each fault's own phase: the first one starts after one healthy
+        # interval, the others spread over the next interval.
+        common["first_at"] = float(interval) * (1 + i / len(faults))
         if f == "partition":
             packages.append(partition.package(db=db, verify_partition=verify_partition, **common))
         elif f == "kill":
@@ -135,13 +137,7 @@ def package(
             packages.append(
                 packet_loss.package(db=db, probability=packet_loss_probability, **common)
             )
-    pkg = compose_packages(packages)
-    if pkg.generator is None:
-        return pkg
-    # One healthy interval before the first fault.
-    return dataclasses.replace(
-        pkg, generator=gen.nemesis([gen.sleep(float(interval)), pkg.generator])
-    )
+    return compose_packages(packages)
 
 
 __all__ = ["FAULTS", "NEMESES", "TARGETS", "package", "parse_names"]

@@ -186,16 +186,71 @@ def compose_packages(packages: Sequence[Package]) -> Package:
     return Package(nemesis=nemesis, generator=main, final_generator=final, plot=plot)
 
 
-def toggle_schedule(interval: float, start: Any, stop: Any) -> Generator:
+class RandomOp:
+    """A function generator: ``{"f": f, "value": <one of choices>}`` drawn
+    with ``ctx.rng``; with ``key`` the value is ``{key: choice, **extra}``."""
+
+    def __init__(
+        self,
+        f: str,
+        choices: Sequence[Any],
+        *,
+        key: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not choices:
+            raise ConfigError(f"{f}: nothing to choose from")
+        self.f = f
+        self.choices = tuple(choices)
+        self.key = key
+        self.extra = dict(extra or {})
+
+    def __call__(self, test: Test, ctx: Any) -> dict[str, Any]:
+        c = ctx.rng.choice(self.choices)
+        value = c if self.key is None else {self.key: c, **self.extra}
+        return {"f": self.f, "value": value}
+
+    def __repr__(self) -> str:
+        more = "" if self.key is None else f", key={self.key!r}, extra={self.extra!r}"
+        return f"RandomOp({self.f!r}, {list(self.choices)!r}{more})"
+
+
+class _TimedStart:
+    """The start op of :func:`toggle_schedule`, due no earlier than ``first_ns``."""
+
+    def __init__(self, start: Any, first_ns: int) -> None:
+        self.start = start
+        self.first_ns = first_ns
+
+    def __call__(self, test: Test, ctx: Any) -> Op:
+        from jepsy.history import NEMESIS, Op
+
+        x = self.start(test, ctx) if callable(self.start) else self.start
+        return Op(
+            process=NEMESIS, type="invoke", f=x["f"], value=x.get("value"), time=self.first_ns
+        )
+
+    def __repr__(self) -> str:
+        s = self.start
+        shown = s.__qualname__ if callable(s) and hasattr(s, "__qualname__") else repr(s)
+        return f"not_before({self.first_ns / 1e9:g}, {shown})"
+
+
+def toggle_schedule(
+    interval: float, start: Any, stop: Any, *, first_at: float | None = None
+) -> Generator:
     """A fault's schedule on the nemesis thread: ``start`` (an op dict or a
-    function ``(test, ctx) -> op dict``, called for each start), ``interval``
-    seconds later ``stop``, ``interval`` seconds later ``start`` again ...
-    (Jepsen's ``(delay interval (flip-flop start stop))``).  The first start
-    is immediate; :mod:`jepsy.nemeses.combined` puts one healthy
-    ``interval`` before the composed schedule."""
+    function ``(test, ctx) -> op dict``, called for each start) at
+    ``first_at`` seconds after the test began (default: ``interval``, one
+    healthy interval first), ``interval`` seconds later ``stop``,
+    ``interval`` seconds later ``start`` again ... (Jepsen's ``(delay
+    interval (flip-flop start stop))``).  Waiting for ``first_at`` occupies
+    no thread, so composed schedules keep their own phases."""
     from jepsy import generator as gen
 
-    return gen.nemesis(gen.delay(interval, gen.flip_flop(start, gen.repeat(stop))))
+    first_ns = int((interval if first_at is None else first_at) * 1_000_000_000)
+    timed = _TimedStart(start, first_ns)
+    return gen.nemesis(gen.delay(interval, gen.flip_flop(timed, gen.repeat(stop))))
 
 
 # ---------------------------------------------------------------------------
@@ -452,6 +507,7 @@ __all__ = [
     "ComposedNemesis",
     "NodeFaultNemesis",
     "Package",
+    "RandomOp",
     "check_selectors",
     "compose",
     "compose_packages",

@@ -22,7 +22,7 @@ By example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jepsy import generator as gen
 from jepsy.db import DB, Killable
@@ -31,6 +31,7 @@ from jepsy.nemeses.core import (
     NODE_SELECTORS,
     NodeFaultNemesis,
     Package,
+    RandomOp,
     check_selectors,
     plot_entry,
     toggle_schedule,
@@ -82,6 +83,7 @@ def package(
     interval: float = 10.0,
     targets: Sequence[str] | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
+    first_at: float | None = None,
 ) -> Package:
     """Kill nodes chosen by a selector from ``targets`` every ``interval``
     seconds, restart them ``interval`` seconds later; restart all at the end."""
@@ -89,10 +91,7 @@ def package(
     n = nemesis(db)
     choices = tuple(selectors)
 
-    def kill_op(test: Test, ctx: gen.Context) -> dict[str, Any]:
-        return {"f": KILL, "value": ctx.rng.choice(choices)}
-
-    g = toggle_schedule(interval, kill_op, {"f": START})
+    g = toggle_schedule(interval, RandomOp(KILL, choices), {"f": START}, first_at=first_at)
     return Package(
         nemesis=n,
         generator=g,

@@ -37,6 +37,7 @@ from jepsy.db import DB
 from jepsy.errors import ConfigError
 from jepsy.nemeses.core import (
     Package,
+    RandomOp,
     check_selectors,
     error_text,
     nemesis_rng,
@@ -141,6 +142,7 @@ def package(
     db: DB | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
     probability: float = 0.2,
+    first_at: float | None = None,
 ) -> Package:
     """Every ``interval`` seconds drop ``probability`` of the packets around
     nodes chosen by a selector from ``targets``; stop ``interval`` seconds
@@ -150,13 +152,8 @@ def package(
     if len(nodes) < 2:
         raise ConfigError("nemesis 'packet-loss' needs at least 2 nodes")
 
-    def start(test: Test, ctx: gen.Context) -> dict[str, Any]:
-        return {
-            "f": START,
-            "value": {"nodes": ctx.rng.choice(choices), "probability": probability},
-        }
-
-    g = toggle_schedule(interval, start, {"f": STOP})
+    start = RandomOp(START, choices, key="nodes", extra={"probability": probability})
+    g = toggle_schedule(interval, start, {"f": STOP}, first_at=first_at)
     return Package(
         nemesis=PacketLossNemesis(db=db, probability=probability),
         generator=g,

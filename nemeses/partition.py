@@ -37,6 +37,7 @@ from jepsy.db import DB, HasPrimaries
 from jepsy.errors import ConfigError
 from jepsy.nemeses.core import (
     Package,
+    RandomOp,
     error_text,
     nemesis_rng,
     plot_entry,
@@ -216,6 +217,7 @@ def package(
     db: DB | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
     verify_partition: bool = False,
+    first_at: float | None = None,
 ) -> Package:
     """Partition every ``interval`` seconds with a strategy drawn from
     ``targets``, heal ``interval`` seconds later; heal at the end."""
@@ -228,10 +230,8 @@ def package(
     check_targets(strategies, db=db, nodes=nodes)
     choices = tuple(strategies)
 
-    def start(test: Test, ctx: gen.Context) -> dict[str, Any]:
-        return {"f": START, "value": ctx.rng.choice(choices)}
-
-    g = toggle_schedule(interval, start, {"f": STOP})
+    start = RandomOp(START, choices)
+    g = toggle_schedule(interval, start, {"f": STOP}, first_at=first_at)
     return Package(
         nemesis=PartitionNemesis(db=db, verify_partition=verify_partition),
         generator=g,

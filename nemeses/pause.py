@@ -27,7 +27,7 @@ By example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jepsy import generator as gen
 from jepsy.db import DB, Pausable
@@ -35,6 +35,7 @@ from jepsy.errors import ConfigError
 from jepsy.nemeses.core import (
     NodeFaultNemesis,
     Package,
+    RandomOp,
     check_selectors,
     plot_entry,
     toggle_schedule,
@@ -86,6 +87,7 @@ def package(
     interval: float = 10.0,
     targets: Sequence[str] | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
+    first_at: float | None = None,
 ) -> Package:
     """Pause nodes chosen by a selector from ``targets`` every ``interval``
     seconds, resume them ``interval`` seconds later; resume all at the end."""
@@ -93,10 +95,7 @@ def package(
     n = nemesis(db)
     choices = tuple(selectors)
 
-    def pause_op(test: Test, ctx: gen.Context) -> dict[str, Any]:
-        return {"f": PAUSE, "value": ctx.rng.choice(choices)}
-
-    g = toggle_schedule(interval, pause_op, {"f": RESUME})
+    g = toggle_schedule(interval, RandomOp(PAUSE, choices), {"f": RESUME}, first_at=first_at)
     return Package(
         nemesis=n,
         generator=g,

@@ -137,9 +137,10 @@ def simulate(names: list[str], *, seconds: float, targets: list[str] | None = No
 def test_partition_schedule_alternates_with_the_interval() -> None:
     pkg = combined.package(["partition"], interval=5, targets=["majority", "bridge"])
     assert pkg.generator is not None
-    ops = gen.simulate(gen.time_limit(41, pkg.generator), test=noop_test(seed=1))
+    ops = gen.simulate(pkg.generator, test=noop_test(seed=1), time_limit=41)
     inv = [o for o in ops if o.is_invoke]
     assert [o.f for o in inv] == ["start-partition", "stop-partition"] * 4
+    assert inv[0].time == 5_000_000_000  # one healthy interval first
     assert {o.value for o in inv if o.f == "start-partition"} <= {"majority", "bridge"}
     gaps = [(b.time - a.time) / 1e9 for a, b in itertools.pairwise(inv)]
     assert all(4.9 < g < 5.2 for g in gaps), gaps
@@ -188,3 +189,12 @@ def test_network_faults_refuse_a_remote_without_a_network() -> None:
     for nem, name in ((PartitionNemesis(), "partition"), (PacketLossNemesis(), "packet-loss")):
         with pytest.raises(ConfigError, match=f"nemesis '{name}' needs nodes with a network"):
             nem.setup(noop_test())
+
+
+def test_combined_faults_run_at_spread_phases() -> None:
+    pkg = combined.package(["partition", "kill"], interval=4, db=FullDB())
+    assert pkg.generator is not None
+    ops = gen.simulate(pkg.generator, test=noop_test(seed=2), time_limit=20)
+    inv = [(o.time / 1e9, o.f) for o in ops if o.is_invoke]
+    assert inv[:4] == [(4, "start-partition"), (6, "kill"), (8, "stop-partition"), (10, "start")]
+    assert "RandomOp('start-partition'" in repr(pkg.generator)
