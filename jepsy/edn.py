@@ -12,7 +12,13 @@ error.  Plain histories (what Jepsen and jepsy write: no comments, escapes,
 sets or odd tags) first take a fast path that splits the text with ``str``
 methods and converts tokens in bulk (``map``/``dict(zip())``), about twice
 as fast; anything it does not recognise goes to the general parser.
-``bench/parse_history.py`` measures both formats.
+``bench/parse_history.py`` measures both formats.  Where the fast path's
+time goes for 100,000 ops (1.7 million tokens), in CPU seconds on the
+development machine: splitting 0.2, converting tokens 0.7, finding the map
+and vector structure 0.45, building the op dicts 0.45, ``Op`` objects 0.35,
+validation 0.1.  Each of those is already a C-level pass (``str.split``,
+``map``, ``compress``, ``dict(zip())``); going further needs fewer Python
+objects per token (a C tokenizer) rather than more cleverness here.
 
 The mapping to Python, chosen so that histories stay JSON-friendly:
 
