@@ -25,8 +25,9 @@ Rules that cut the search, each sound on its own:
 
 Two orders are used: *lazy* (completed ops first, pending ops generated
 only when the search comes back to a configuration) and *eager* (all
-candidates by call time, like Porcupine).  :func:`solve` runs one for a
-short CPU-time slice, then the other under the same deadline.
+candidates by call time, like Porcupine).  :func:`solve` runs both side by
+side, as generators taking turns of a few CPU milliseconds, under one
+deadline and one memory cap.
 
 By example::
 
@@ -38,7 +39,7 @@ By example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 READ, WRITE, CAS, GEN, GENREAD = 0, 1, 2, 3, 4
@@ -211,7 +212,29 @@ def _run(
 ) -> bool:
     """One complete search in one order; True iff linearizable.
 
-    Raises _OutOfBudget; fills ``out.frontier``/``out.progress`` as it goes."""
+    Raises _OutOfBudget ("time", "memory", or "slice" past ``cpu_limit``, a
+    ``time.process_time()`` value)."""
+    gen = _search(p, eager=eager, out=out)
+    perf = time.perf_counter
+    cpu = time.process_time
+    while True:
+        try:
+            stored = next(gen)
+        except StopIteration as e:
+            return bool(e.value)
+        if perf() > deadline:
+            raise _OutOfBudget("time")
+        if cpu() > cpu_limit:
+            raise _OutOfBudget("slice")
+        if stored > max_configs:
+            raise _OutOfBudget("memory")
+
+
+def _search(p: Problem, *, eager: bool, out: Outcome) -> Generator[int, None, bool]:
+    """One complete search in one order, as a generator: it yields the number
+    of configurations remembered every 1,024 configurations (so a driver
+    can check budgets and switch between searches) and returns True iff
+    linearizable.  Fills ``out.frontier``/``out.progress`` as it goes."""
     ccall, cret, ckind, ca, cb = p.ccall, p.cret, p.ckind, p.ca, p.cb
     pcall = p.pcall
     gstep = p.gstep
@@ -225,8 +248,6 @@ def _run(
             cas_by_to.setdefault(to, []).append((mask, frm))
     memo: dict[tuple[int, int, int], list[int]] = {}
     seen: set[tuple[int, int, int]] = set()
-    perf = time.perf_counter
-    cpu = time.process_time
     stack: list[list[Child]] = [[(0, 0, 0, p.init, -1)]]
     path: list[Child] = []
     frontier = out.frontier
@@ -247,15 +268,8 @@ def _run(
         if not marker:
             it += 1
             if not it & 1023:
-                if perf() > deadline:
-                    out.configs += it
-                    raise _OutOfBudget("time")
-                if cpu() > cpu_limit:
-                    out.configs += it
-                    raise _OutOfBudget("slice")
-                if stored > max_configs:
-                    out.configs += it
-                    raise _OutOfBudget("memory")
+                out.configs += 1024
+                yield stored
             key = (lo, w, st)
             stored += 1
             if has_pending:
@@ -279,7 +293,7 @@ def _run(
                 seen.add(key)
             path.append(child)
             if lo == m:
-                out.configs += it
+                out.configs += it & 1023
                 out.linearization = [
                     op for i in range(1, len(path)) for op in step_ops(path[i - 1], path[i], m)
                 ]
@@ -442,7 +456,7 @@ def _run(
             kids.extend(new)
         else:
             stack.append(new)
-    out.configs += it
+    out.configs += it & 1023
     return False
 
 
@@ -455,39 +469,45 @@ def solve(
     *,
     deadline: float,
     max_configs: int = 10_000_000,
-    slice_seconds: float = 0.25,
+    slice_seconds: float = 0.05,
 ) -> Outcome:
     """Decide ``p`` with a two-order portfolio.
 
-    The two orders take turns with doubling CPU-time slices (``s, s, 2s, 2s,
-    4s, ...``), each turn a fresh search; the first is lazy, or eager when
-    many pending ops are left.  Both orders are complete, so whichever
-    finishes gives the verdict, and the doubling wastes at most a constant
-    factor over the better order.  ``deadline`` is a ``time.perf_counter()``
-    value; past it, or with more than ``max_configs`` configurations
-    remembered, the outcome is ``valid=None`` with ``reason`` ``"time"`` or
-    ``"memory"``."""
-    out = Outcome(valid=None)
-    eager = len(p.pcall) > EAGER_FIRST_PENDING
-    if not p.pcall:
-        slice_seconds = INF  # both orders are the same search
-    turn = 0
+    Two searches, lazy and eager, run side by side, taking turns of
+    ``slice_seconds`` of CPU time and each resuming where it stopped, so the
+    verdict comes after about twice the time of the faster order.  Both are
+    complete, so whichever finishes gives the verdict.  The first turn goes
+    to lazy, or to eager when many pending ops are left.  ``deadline`` is a
+    ``time.perf_counter()`` value; past it, or with more than
+    ``max_configs`` configurations remembered (both searches together), the
+    outcome is ``valid=None`` with ``reason`` ``"time"`` or ``"memory"``."""
+    first_eager = len(p.pcall) > EAGER_FIRST_PENDING
+    orders = [first_eager, not first_eager] if p.pcall else [False]
+    outs = [Outcome(valid=None, order="eager" if e else "lazy") for e in orders]
+    gens = [_search(p, eager=e, out=o) for e, o in zip(orders, outs, strict=True)]
+    stored = [0] * len(gens)
+    perf = time.perf_counter
+    cpu = time.process_time
+    i = 0
+    turn_end = cpu() + slice_seconds
     while True:
-        cpu_limit = time.process_time() + slice_seconds * (1 << (turn // 2))
         try:
-            out.valid = _run(
-                p,
-                eager=eager,
-                deadline=deadline,
-                max_configs=max_configs,
-                out=out,
-                cpu_limit=cpu_limit,
-            )
-            out.order = "eager" if eager else "lazy"
+            stored[i] = next(gens[i])
+        except StopIteration as e:
+            out = outs[i]
+            out.valid = bool(e.value)
+            out.configs = sum(o.configs for o in outs)
             return out
-        except _OutOfBudget as e:
-            if e.reason != "slice":
-                out.reason = e.reason
-                return out
-        eager = not eager
-        turn += 1
+        reason = None
+        if perf() > deadline:
+            reason = "time"
+        elif sum(stored) > max_configs:
+            reason = "memory"
+        if reason is not None:
+            out = max(outs, key=lambda o: o.progress)
+            out.reason = reason
+            out.configs = sum(o.configs for o in outs)
+            return out
+        if len(gens) > 1 and cpu() > turn_end:
+            i = 1 - i
+            turn_end = cpu() + slice_seconds
