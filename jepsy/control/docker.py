@@ -185,7 +185,9 @@ class DockerRemote:
                     self._set_subnet(cfg[0]["Subnet"])
         if existing and self._adoptable(existing):
             self._cid = {c.labels[NODE_LABEL]: c.id for c in existing}
-            self._adopted = True
+            # `jepsy cluster up` containers stay after this run; leftovers of
+            # a run with --leave-db-running are reused and then removed.
+            self._adopted = self.persistent or any(c.labels.get(PERSISTENT_LABEL) for c in existing)
             log.info("adopted running docker cluster %s", self.cluster)
             return
         if any(c.labels.get(PERSISTENT_LABEL) and c.status == "running" for c in existing):
@@ -281,8 +283,8 @@ class DockerRemote:
             )
 
     def teardown(self) -> None:
-        """Remove the containers and the network (an adopted cluster stays up:
-        its spawned processes are killed and its iptables rules flushed)."""
+        """Remove the containers and the network (a ``jepsy cluster up`` cluster
+        stays up: its spawned processes are killed and its iptables rules flushed)."""
         if self._adopted and self._cid:
             for n in self._nodes:
                 with self._lock:

@@ -337,7 +337,9 @@ class LocalRemote:
         t0 = time.monotonic()
         existing = load_state(self.cluster, state_dir=self.state_dir)
         if existing is not None and self._matches(existing):
-            self._adopted = True
+            # A `jepsy cluster up` cluster stays up after this run; a leftover
+            # of a run with --leave-db-running is reused and then removed.
+            self._adopted = bool(existing.get("persistent")) or self.persistent
             self._up = True
             for n in self._nodes:
                 Path(self.node_dir(n)).mkdir(parents=True, exist_ok=True)
@@ -436,8 +438,8 @@ class LocalRemote:
         """Kill every process in the namespaces and remove them, the bridge,
         the FORWARD rule, the node directories and the state file.
 
-        An adopted cluster (made by ``jepsy cluster up``) stays up: only the
-        processes in its namespaces are killed and its iptables rules flushed."""
+        A cluster made by ``jepsy cluster up`` stays up: only the processes
+        in its namespaces are killed and its iptables rules flushed."""
         with self._lock:
             spawned = dict(self._spawned)
             self._spawned.clear()

@@ -85,7 +85,7 @@ def test_overlapping_subnet_is_refused() -> None:
 @pytest.mark.integration
 def test_a_cluster_up_is_adopted_and_survives_the_test() -> None:
     need_root()
-    up = LocalRemote(["n1", "n2"], cluster="jra", subnet="10.91.23.0/24")
+    up = LocalRemote(["n1", "n2"], cluster="jra", subnet="10.91.23.0/24", persistent=True)
     try:
         up.setup()  # what `jepsy cluster up` does; that process then exits
         assert load_state("jra") is not None
@@ -132,3 +132,18 @@ def test_down_removes_leftovers_of_a_killed_run(tmp_path: Path) -> None:
         time.sleep(0.02)
     assert_clean("local", "jrk", [pid])
     assert not Path("/var/lib/jepsy/jrk").exists()
+
+
+@pytest.mark.integration
+def test_leftover_of_a_leave_db_running_run_is_reused_then_removed() -> None:
+    need_root()
+    first = LocalRemote(["n1", "n2"], cluster="jrb", subnet="10.91.25.0/24")
+    first.setup()  # ... and the run ends without teardown (--leave-db-running)
+    pid = first.spawn("n1", ["sleep", "300"], log=f"{first.node_dir('n1')}/db.log")
+    try:
+        with LocalRemote(["n1", "n2"], cluster="jrb", subnet="10.91.25.0/24") as again:
+            assert again.exec("n1", ["cat", f"/proc/{pid}/comm"]).out == "sleep"
+        assert leftovers("jrb")["namespaces"] == []  # this run's teardown removed it
+    finally:
+        destroy("jrb")
+    assert_clean("local", "jrb", [pid])
