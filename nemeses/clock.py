@@ -581,7 +581,7 @@ def package(
     targets: Sequence[str] | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
     system_clock: bool = False,
-    first_at: float | None = None,
+    lead: float | None = None,
 ) -> Package:
     """Every ``interval`` seconds bump or strobe the clocks of nodes chosen by
     a selector from ``targets`` (deltas from 0.25 s to 256 s either way),
@@ -614,7 +614,7 @@ def package(
         }
 
     fault.__qualname__ = f"random_clock_fault({list(choices)!r})"
-    g = toggle_schedule(interval, fault, {"f": RESET}, first_at=first_at)
+    g = toggle_schedule(interval, fault, {"f": RESET}, lead=lead)
     return Package(
         nemesis=ClockNemesis(mode=mode, db=db),
         generator=g,

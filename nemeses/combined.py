@@ -5,9 +5,9 @@ name and composes them: ops are routed to the nemesis whose ``fs()`` holds
 their ``f``; the schedules run side by side on the nemesis thread (the
 soonest op of any package first, Jepsen's ``any`` of ``delay``-ed
 ``flip-flop``s): each fault starts, is stopped ``interval`` seconds later,
-starts again ``interval`` seconds after that, and so on.  The first fault
-starts after one healthy ``interval``, the others at phases spread over the
-next ``interval``, so the set of faults in force keeps changing; the
+starts again ``interval`` seconds after that, and so on, after one healthy
+``interval``.  As in Jepsen, the faults toggle together (each start picks its
+own targets); the
 healing generators run one after another at the end (``stop-partition``,
 ``start``, ``resume``, ``clock-reset``, ``stop-packet-loss``); ``plot``
 carries each fault's colour for the report.
@@ -34,9 +34,11 @@ By example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from jepsy import generator as gen
 from jepsy.db import DB
 from jepsy.errors import ConfigError
 from jepsy.nemeses import clock, kill, packet_loss, partition, pause
@@ -121,10 +123,8 @@ def package(
             tg = None
     common: dict[str, Any] = {"interval": float(interval), "targets": tg, "nodes": tuple(nodes)}
     packages: list[Package] = []
-    for i, f in enumerate(faults):
-        # Each fault's own phase: the first one starts after one healthy
-        # interval, the others spread over the next interval.
-        common["first_at"] = float(interval) * (1 + i / len(faults))
+    common["lead"] = 0.0
+    for f in faults:
         if f == "partition":
             packages.append(partition.package(db=db, verify_partition=verify_partition, **common))
         elif f == "kill":
@@ -137,7 +137,12 @@ def package(
             packages.append(
                 packet_loss.package(db=db, probability=packet_loss_probability, **common)
             )
-    return compose_packages(packages)
+    pkg = compose_packages(packages)
+    if pkg.generator is None:
+        return pkg
+    # One healthy interval, then every fault's schedule side by side.
+    main = gen.nemesis([gen.sleep(float(interval)), pkg.generator])
+    return dataclasses.replace(pkg, generator=main)
 
 
 __all__ = ["FAULTS", "NEMESES", "TARGETS", "package", "parse_names"]

@@ -215,42 +215,19 @@ class RandomOp:
         return f"RandomOp({self.f!r}, {list(self.choices)!r}{more})"
 
 
-class _TimedStart:
-    """The start op of :func:`toggle_schedule`, due no earlier than ``first_ns``."""
-
-    def __init__(self, start: Any, first_ns: int) -> None:
-        self.start = start
-        self.first_ns = first_ns
-
-    def __call__(self, test: Test, ctx: Any) -> Op:
-        from jepsy.history import NEMESIS, Op
-
-        x = self.start(test, ctx) if callable(self.start) else self.start
-        return Op(
-            process=NEMESIS, type="invoke", f=x["f"], value=x.get("value"), time=self.first_ns
-        )
-
-    def __repr__(self) -> str:
-        s = self.start
-        shown = s.__qualname__ if callable(s) and hasattr(s, "__qualname__") else repr(s)
-        return f"not_before({self.first_ns / 1e9:g}, {shown})"
-
-
 def toggle_schedule(
-    interval: float, start: Any, stop: Any, *, first_at: float | None = None
+    interval: float, start: Any, stop: Any, *, lead: float | None = None
 ) -> Generator:
-    """A fault's schedule on the nemesis thread: ``start`` (an op dict or a
-    function ``(test, ctx) -> op dict``, called for each start) at
-    ``first_at`` seconds after the test began (default: ``interval``, one
-    healthy interval first), ``interval`` seconds later ``stop``,
-    ``interval`` seconds later ``start`` again ... (Jepsen's ``(delay
-    interval (flip-flop start stop))``).  Waiting for ``first_at`` occupies
-    no thread, so composed schedules keep their own phases."""
+    """A fault's schedule on the nemesis thread: after ``lead`` seconds
+    (default ``interval``: one healthy interval), ``start`` (an op dict or a
+    function ``(test, ctx) -> op dict``, called for each start),
+    ``interval`` seconds later ``stop``, ``interval`` seconds later ``start``
+    again ... (Jepsen's ``(delay interval (flip-flop start stop))``)."""
     from jepsy import generator as gen
 
-    first_ns = int((interval if first_at is None else first_at) * 1_000_000_000)
-    timed = _TimedStart(start, first_ns)
-    return gen.nemesis(gen.delay(interval, gen.flip_flop(timed, gen.repeat(stop))))
+    g = gen.delay(interval, gen.flip_flop(start, gen.repeat(stop)))
+    wait = interval if lead is None else lead
+    return gen.nemesis([gen.sleep(wait), g] if wait > 0 else g)
 
 
 # ---------------------------------------------------------------------------

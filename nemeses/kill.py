@@ -83,7 +83,7 @@ def package(
     interval: float = 10.0,
     targets: Sequence[str] | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
-    first_at: float | None = None,
+    lead: float | None = None,
 ) -> Package:
     """Kill nodes chosen by a selector from ``targets`` every ``interval``
     seconds, restart them ``interval`` seconds later; restart all at the end."""
@@ -91,7 +91,7 @@ def package(
     n = nemesis(db)
     choices = tuple(selectors)
 
-    g = toggle_schedule(interval, RandomOp(KILL, choices), {"f": START}, first_at=first_at)
+    g = toggle_schedule(interval, RandomOp(KILL, choices), {"f": START}, lead=lead)
     return Package(
         nemesis=n,
         generator=g,

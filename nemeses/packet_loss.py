@@ -142,7 +142,7 @@ def package(
     db: DB | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
     probability: float = 0.2,
-    first_at: float | None = None,
+    lead: float | None = None,
 ) -> Package:
     """Every ``interval`` seconds drop ``probability`` of the packets around
     nodes chosen by a selector from ``targets``; stop ``interval`` seconds
@@ -153,7 +153,7 @@ def package(
         raise ConfigError("nemesis 'packet-loss' needs at least 2 nodes")
 
     start = RandomOp(START, choices, key="nodes", extra={"probability": probability})
-    g = toggle_schedule(interval, start, {"f": STOP}, first_at=first_at)
+    g = toggle_schedule(interval, start, {"f": STOP}, lead=lead)
     return Package(
         nemesis=PacketLossNemesis(db=db, probability=probability),
         generator=g,

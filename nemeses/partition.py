@@ -217,7 +217,7 @@ def package(
     db: DB | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
     verify_partition: bool = False,
-    first_at: float | None = None,
+    lead: float | None = None,
 ) -> Package:
     """Partition every ``interval`` seconds with a strategy drawn from
     ``targets``, heal ``interval`` seconds later; heal at the end."""
@@ -231,7 +231,7 @@ def package(
     choices = tuple(strategies)
 
     start = RandomOp(START, choices)
-    g = toggle_schedule(interval, start, {"f": STOP}, first_at=first_at)
+    g = toggle_schedule(interval, start, {"f": STOP}, lead=lead)
     return Package(
         nemesis=PartitionNemesis(db=db, verify_partition=verify_partition),
         generator=g,

@@ -87,7 +87,7 @@ def package(
     interval: float = 10.0,
     targets: Sequence[str] | None = None,
     nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5"),
-    first_at: float | None = None,
+    lead: float | None = None,
 ) -> Package:
     """Pause nodes chosen by a selector from ``targets`` every ``interval``
     seconds, resume them ``interval`` seconds later; resume all at the end."""
@@ -95,7 +95,7 @@ def package(
     n = nemesis(db)
     choices = tuple(selectors)
 
-    g = toggle_schedule(interval, RandomOp(PAUSE, choices), {"f": RESUME}, first_at=first_at)
+    g = toggle_schedule(interval, RandomOp(PAUSE, choices), {"f": RESUME}, lead=lead)
     return Package(
         nemesis=n,
         generator=g,

@@ -191,10 +191,11 @@ def test_network_faults_refuse_a_remote_without_a_network() -> None:
             nem.setup(noop_test())
 
 
-def test_combined_faults_run_at_spread_phases() -> None:
+def test_combined_faults_toggle_together_after_a_healthy_interval() -> None:
     pkg = combined.package(["partition", "kill"], interval=4, db=FullDB())
     assert pkg.generator is not None
     ops = gen.simulate(pkg.generator, test=noop_test(seed=2), time_limit=20)
-    inv = [(o.time / 1e9, o.f) for o in ops if o.is_invoke]
-    assert inv[:4] == [(4, "start-partition"), (6, "kill"), (8, "stop-partition"), (10, "start")]
+    inv = [(round(o.time / 1e9, 1), o.f) for o in ops if o.is_invoke]
+    assert sorted(inv[:2]) == [(4, "kill"), (4, "start-partition")]
+    assert sorted(inv[2:4]) == [(8, "start"), (8, "stop-partition")]
     assert "RandomOp('start-partition'" in repr(pkg.generator)
