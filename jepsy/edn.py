@@ -602,12 +602,12 @@ def _fast_op_maps(text: str) -> list[dict[Any, Any]] | None:
     decides."""
     if "\\" in text:
         return None
-    if _RECORD_TAG in text:
-        text = text.replace(_RECORD_TAG, "{")
     parts = text.split('"')
     if not len(parts) % 2:
         return None  # an unterminated string
     code = ' " '.join(parts[0::2])
+    if _RECORD_TAG in code:  # in code only: a string may hold the same text
+        code = code.replace(_RECORD_TAG, "{")
     if ";" in code:
         # Comments go.  A comment holding a '"' threw the string split off;
         # the placeholder after it goes with the comment, so the counts of

@@ -286,3 +286,10 @@ def test_fast_path_drops_comments() -> None:
 
     text = '; a history\n[{:a 1} ; first\n {:b "s;t"}] ; end'
     assert _fast_op_maps(text) == [{"a": 1}, {"b": "s;t"}]
+
+
+def test_fast_path_leaves_strings_alone() -> None:
+    from jepsy.edn import _fast_op_maps
+
+    text = '#jepsen.history.Op{:a "x #jepsen.history.Op{ y ; z [ ( #{"}'
+    assert _fast_op_maps(text) == loads_all(text) == [{"a": "x #jepsen.history.Op{ y ; z [ ( #{"}]
