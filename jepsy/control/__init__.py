@@ -17,15 +17,16 @@ Rules every backend keeps:
 A remote object is the explicit context: it knows its nodes and their
 addresses, and nothing is kept in globals.  ``setup()`` brings the nodes up
 (namespaces, containers, SSH connections), ``teardown()`` removes what
-``setup()`` made; both are idempotent.  Every remote is also a context
-manager (``with make_remote("local", nodes) as r:``) that tears down on any
-exit, exceptions and Ctrl-C included.
+``setup()`` made; both are idempotent.  Every backend is also a context
+manager (``with LocalRemote(nodes) as r:``), and :func:`running` does the
+same for any :class:`Remote`: it tears down on every exit, exceptions and
+Ctrl-C included (SIGTERM too, inside :func:`sigterm_as_interrupt`).
 
 By example::
 
-    from jepsy.control import make_remote, signal_pid, pid_alive
+    from jepsy.control import make_remote, pid_alive, running, signal_pid
 
-    with make_remote("local", ["n1", "n2", "n3"], cluster="demo") as r:
+    with running(make_remote("local", ["n1", "n2", "n3"], cluster="demo")) as r:
         r.exec("n1", ["echo", "hi"]).out                 # "hi"
         pid = r.spawn("n1", ["sleep", "100"], log=r.node_dir("n1") + "/sleep.log")
         signal_pid(r, "n1", pid, "STOP")                  # pause ...
@@ -129,8 +130,16 @@ class NoopRemote:
 
     ``exec`` runs nothing and succeeds with empty output."""
 
+    kind = "noop"
+
     def __init__(self, nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5")) -> None:
         self._nodes = tuple(nodes)
+
+    def __enter__(self) -> NoopRemote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
     def setup(self) -> None:
         pass
@@ -289,6 +298,18 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+@contextlib.contextmanager
+def running(remote: Remote) -> Iterator[Remote]:
+    """``remote.setup()``, then ``remote.teardown()`` however the block ends.
+
+    (A backend whose setup fails part-way removes what it made itself.)"""
+    remote.setup()
+    try:
+        yield remote
+    finally:
+        remote.teardown()
+
+
 REMOTE_KINDS = ("local", "docker", "ssh", "noop")
 
 
@@ -341,6 +362,7 @@ __all__ = [
     "pid_alive",
     "pid_state",
     "raise_for_exit",
+    "running",
     "signal_pid",
     "sigterm_as_interrupt",
     "wait_until",

@@ -21,11 +21,11 @@ pytestmark = pytest.mark.integration
 
 RUN = """
 import sys, time
-from jepsy.control import make_remote, sigterm_as_interrupt, signal_pid
+from jepsy.control import make_remote, running, sigterm_as_interrupt, signal_pid
 kind, name, subnet = sys.argv[1:4]
 opts = {"image": sys.argv[4]} if kind == "docker" else {}
-with sigterm_as_interrupt(), make_remote(kind, ["n1", "n2", "n3"], cluster=name,
-                                         subnet=subnet, **opts) as r:
+with sigterm_as_interrupt(), running(make_remote(kind, ["n1", "n2", "n3"], cluster=name,
+                                                 subnet=subnet, **opts)) as r:
     pid = r.spawn("n1", ["sleep", "300"], log=r.node_dir("n1") + "/sleep.log")
     signal_pid(r, "n1", pid, "STOP")      # a paused process
     r.exec("n2", ["iptables", "-A", "INPUT", "-s", r.address("n3"), "-j", "DROP"])
