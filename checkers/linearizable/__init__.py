@@ -247,12 +247,19 @@ def _fork_pool(
     deadline: float,
     max_configs: int,
 ) -> None:
+    """``workers - 1`` forked processes plus this one share the chunks: this
+    process takes back (cancels) every chunk no worker has started yet."""
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, workers - 1), mp_context=ctx) as pool:
         futs = [pool.submit(_work, c, deadline, max_configs) for c in chunks if c]
+        for fut, c in reversed(list(zip(futs, [c for c in chunks if c], strict=True))):
+            if fut.cancel():
+                for i, r in _work(c, deadline, max_configs):
+                    results[i] = r
         for fut in futs:
-            for i, r in fut.result():
-                results[i] = r
+            if not fut.cancelled():
+                for i, r in fut.result():
+                    results[i] = r
 
 
 class Linearizable:
