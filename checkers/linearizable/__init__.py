@@ -354,7 +354,16 @@ class Linearizable:
             for k, v in r.items():
                 if k not in ("valid", "error", "seconds", "op_count", "pending_count"):
                     details[k] = v
-        return Result(valid=valid, details=details, error=error, seconds=time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        log.debug(
+            "linearizable(%s): %s, %d parts, %d ops, %.3f s",
+            self.model.name,
+            valid,
+            len(labelled),
+            details["op_count"],
+            seconds,
+        )
+        return Result(valid=valid, details=details, error=error, seconds=seconds)
 
 
 def linearizable(

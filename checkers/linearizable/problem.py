@@ -152,9 +152,6 @@ class Built:
     states: list[Any] = field(default_factory=list)
     violation: tuple[Entry, str] | None = None
 
-    def state(self, sid: int) -> Any:
-        return self.states[sid]
-
 
 def build(entries: list[Entry], model: Model, *, reduce: bool = True) -> Built:
     """Turn one part's entries into a :class:`Problem` for ``model``."""
