@@ -133,6 +133,8 @@ class RedisNodesDB:
             self.kill(test, node)
         with self._lock:
             self.pids.pop(node, None)
+        d = self.remote.node_dir(node)
+        self.remote.exec(node, ["rm", "-f", f"{d}/redis.log", f"{d}/dump.rdb"], check=False)
 
     def leftover_pids(self, nodes: Sequence[str]) -> list[tuple[str, int]]:
         """Every pid this DB ever started that is still alive."""

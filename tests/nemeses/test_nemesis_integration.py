@@ -68,8 +68,9 @@ def cluster(remote: Remote) -> Iterator[tuple[Spec, RedisNodesDB]]:
     assert db.leftover_pids(nodes) == []
     for n in nodes:
         clock.remove_shim(remote, n)
-        r = remote.exec(n, ["test", "-e", clock.shim_path(remote, n)], check=False)
-        assert r.exit_code != 0
+        d = remote.node_dir(n)
+        r = remote.exec(n, ["sh", "-c", 'ls -A "$1" 2>/dev/null', "x", d], check=False)
+        assert "jepsy-clock" not in r.out and "redis.log" not in r.out, r.out
 
 
 @pytest.mark.parametrize("strategy", net.PARTITION_STRATEGIES)
