@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -48,7 +49,15 @@ def one(concurrency: int, seconds: float) -> dict[str, float]:
         def progress(stats: object) -> None:
             samples.append((time.monotonic() - t0, proc.memory_info().rss))
 
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu0 = time.process_time()
+        w0 = time.monotonic()
         r = run(test, progress=progress, progress_interval=0.5, handle_signals=False, check=False)
+        cpu = time.process_time() - cpu0
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        sys_s = ru1.ru_stime - ru0.ru_stime
+        csw = (ru1.ru_nvcsw - ru0.ru_nvcsw) + (ru1.ru_nivcsw - ru0.ru_nivcsw)
+        wall = time.monotonic() - w0
         lines = r.ops
     start = next((rss for t, rss in samples if t >= seconds * 0.1), samples[0][1] if samples else 0)
     end = samples[-1][1] if samples else 0
@@ -56,6 +65,11 @@ def one(concurrency: int, seconds: float) -> dict[str, float]:
         "concurrency": concurrency,
         "ops/s": round(lines / 2 / seconds),
         "events/s": round(lines / seconds),
+        "ops/cpu_s": round(lines / 2 / cpu) if cpu else 0,
+        "cpu_s": round(cpu, 2),
+        "sys_s": round(sys_s, 2),
+        "csw/op": round(csw / max(1, lines / 2), 2),
+        "wall_s": round(wall, 2),
         "rss_start_mb": round(start / 2**20, 1),
         "rss_end_mb": round(end / 2**20, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -79,6 +93,7 @@ def main() -> None:
             check=True,
         )
         d = json.loads(out.stdout.strip().splitlines()[-1])
+        d["load"] = round(os.getloadavg()[0], 1)
         print(" ".join(f"{k}={v}" for k, v in d.items()), flush=True)
 
 

@@ -121,9 +121,9 @@ import inspect
 import math
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from jepsy.errors import ConfigError, JepsyError
 from jepsy.history import NEMESIS, Op, Process
@@ -221,6 +221,32 @@ def _is_nemesis_thread(t: Thread) -> bool:
 
 Selector: TypeAlias = "Callable[[Thread], bool] | Collection[Thread]"
 
+_T = TypeVar("_T")
+
+
+def _maker(cls: type[_T]) -> Callable[..., _T]:
+    """A positional constructor for the frozen, slotted dataclass ``cls`` that
+    sets the slots through their descriptors: about twice as fast as the frozen
+    ``__init__`` (which goes through ``object.__setattr__`` by name).  Every
+    field is passed, in field order: no defaults, no ``__post_init__``.  The
+    objects stay frozen; this is for the per-op hot paths only."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = [f"def make({', '.join(names)}):", "    o = _new(_cls)"]
+    for i, n in enumerate(names):
+        ns[f"_s{i}"] = getattr(cls, n).__set__
+        lines.append(f"    _s{i}(o, {n})")
+    lines.append("    return o")
+    exec("\n".join(lines), ns)  # generated from the field names only
+    fn: Callable[..., _T] = ns["make"]
+    fn.__qualname__ = f"_maker({cls.__name__})"
+    return fn
+
+
+_mkop: Callable[[int, int, Process, str, str, Any, str | None, Any, Mapping[str, Any] | None], Op]
+_mkop = _maker(Op)
+"""``Op(index, time, process, type, f, value, node, error, extra)``, positional and fast."""
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Context:
@@ -296,7 +322,7 @@ class Context:
         memo = self._memo
         if memo is None:
             memo = {}
-            object.__setattr__(self, "_memo", memo)
+            _set_memo(self, memo)
         return memo
 
     def process_of(self, thread: Thread) -> Process:
@@ -332,10 +358,14 @@ class Context:
         threads).  Returns ``self`` when nothing is hidden."""
         if not (callable(threads) or isinstance(threads, frozenset | tuple)):
             threads = frozenset(threads)
-        memo = self._cache()
-        hit: Context | None = memo.get(threads)
-        if hit is not None:
-            return hit
+        memo = self._memo
+        if memo is None:
+            memo = {}
+            _set_memo(self, memo)
+        else:
+            hit: Context | None = memo.get(threads)
+            if hit is not None:
+                return hit
         w = self.workers
         # Which threads survive depends only on `workers`, which rarely changes:
         # remember it per (workers object, selector).
@@ -354,41 +384,27 @@ class Context:
         if ks is None:
             res = self
         else:
-            res = Context(
-                time=self.time, free_threads=self.free_threads & ks, workers=kept[2], rng=self.rng
-            )
+            res = _mkctx(self.time, self.free_threads & ks, kept[2], self.rng, None)
         memo[threads] = res
         return res
 
     def with_time(self, time: int) -> Context:
         if time == self.time:
             return self
-        return Context(
-            time=time, free_threads=self.free_threads, workers=self.workers, rng=self.rng
-        )
+        return _mkctx(time, self.free_threads, self.workers, self.rng, None)
 
     def busy(self, thread: Thread) -> Context:
         """``thread`` now has an operation in flight."""
-        return Context(
-            time=self.time,
-            free_threads=self.free_threads - {thread},
-            workers=self.workers,
-            rng=self.rng,
-        )
+        return _mkctx(self.time, self.free_threads - {thread}, self.workers, self.rng, None)
 
     def free(self, thread: Thread) -> Context:
         """``thread`` finished its operation."""
-        return Context(
-            time=self.time,
-            free_threads=self.free_threads | {thread},
-            workers=self.workers,
-            rng=self.rng,
-        )
+        return _mkctx(self.time, self.free_threads | {thread}, self.workers, self.rng, None)
 
     def with_process(self, thread: Thread, process: Process) -> Context:
         w = dict(self.workers)
         w[thread] = process
-        return Context(time=self.time, free_threads=self.free_threads, workers=w, rng=self.rng)
+        return _mkctx(self.time, self.free_threads, w, self.rng, None)
 
     def retire(self, thread: Thread, *, concurrency: int) -> Context:
         """After an ``info`` completion: the client ``thread`` continues as process
@@ -398,6 +414,11 @@ class Context:
             return self
         return self.with_process(thread, p + concurrency)
 
+
+_mkctx: Callable[[int, frozenset[Thread], Mapping[Thread, Process], random.Random, None], Context]
+_mkctx = _maker(Context)
+"""``Context(time, free_threads, workers, rng, _memo)``, positional and fast."""
+_set_memo: Callable[[Context, dict[Any, Any]], None] = getattr(Context, "_memo").__set__  # noqa: B009
 
 _MISSING: Final = object()
 _RESTRICTED: dict[Any, tuple[Mapping[Thread, Process], frozenset[Thread] | None, Any]] = {}
@@ -448,17 +469,7 @@ def _count(name: str, n: Any) -> int:
 def _with_time(op: Op, t: int) -> Op:
     if op.time == t:
         return op
-    return Op(
-        index=op.index,
-        time=t,
-        process=op.process,
-        type=op.type,
-        f=op.f,
-        value=op.value,
-        node=op.node,
-        error=op.error,
-        extra=op.extra,
-    )
+    return _mkop(op.index, t, op.process, op.type, op.f, op.value, op.node, op.error, op.extra)
 
 
 def _time_of(a: Action, ctx: Context) -> int:
@@ -476,6 +487,13 @@ def _rl(xs: Sequence[Any]) -> str:
     return ", ".join(_r(x) for x in xs)
 
 
+def _ignore_event(self: Any, test: Test, ctx: Context, event: Op) -> Any:
+    """The ``update`` of a generator that ignores events: it returns itself.  A
+    wrapper whose child's class uses exactly this function may skip building the
+    child's context for ``update`` (the answer is the child itself anyway)."""
+    return self
+
+
 class _Gen:
     """Base of the built-in generators (frozen dataclasses)."""
 
@@ -484,8 +502,7 @@ class _Gen:
     def op(self, test: Test, ctx: Context) -> OpResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
-        return self
+    update = _ignore_event
 
 
 # ---------------------------------------------------------------------------
@@ -581,18 +598,7 @@ class _Template(_Gen):
             elif t not in ctx.free_threads:
                 return (PENDING, self)
         tm = ctx.time if self.time < ctx.time else self.time
-        return (
-            Op(
-                time=tm,
-                process=p,
-                type="invoke",
-                f=self.f,
-                value=self.value,
-                node=self.node,
-                extra=self.extra,
-            ),
-            None,
-        )
+        return (_mkop(-1, tm, p, "invoke", self.f, self.value, self.node, None, self.extra), None)
 
     def __repr__(self) -> str:
         return repr(self.src)
@@ -635,7 +641,7 @@ class _Fn(_Gen):
             if p is None:
                 return (PENDING, self)
             return (
-                Op(time=ctx.time, process=p, type="invoke", f=x["f"], value=x.get("value")),
+                _mkop(-1, ctx.time, p, "invoke", x["f"], x.get("value"), None, None, None),
                 self,
             )
         g = lift(x)
@@ -645,7 +651,7 @@ class _Fn(_Gen):
         a, g2 = r
         if a is PENDING:
             return (PENDING, self)
-        return (a, self if g2 is None else _Seq(g2, (self,), 0, "list"))
+        return (a, self if g2 is None else _mk_Seq(g2, (self,), 0, "list"))
 
     def __repr__(self) -> str:
         return _r(self.fn)
@@ -703,8 +709,8 @@ class _Seq(_Gen):
                     if g2 is None:
                         if pos >= len(rest):
                             return (a, None)
-                        return (a, _Seq(rest[pos], rest, pos + 1, self.form))
-                    return (a, _Seq(g2, rest, pos, self.form))
+                        return (a, _mk_Seq(rest[pos], rest, pos + 1, self.form))
+                    return (a, _mk_Seq(g2, rest, pos, self.form))
             if pos >= len(rest):
                 return None
             head = rest[pos]
@@ -717,7 +723,7 @@ class _Seq(_Gen):
         h2 = head.update(test, ctx, event)
         if h2 is head:
             return self
-        return _Seq(h2, self.rest, self.pos, self.form)
+        return _mk_Seq(h2, self.rest, self.pos, self.form)
 
     def __repr__(self) -> str:
         items: list[Any] = [] if self.head is None else [self.head]
@@ -731,7 +737,7 @@ class _Seq(_Gen):
 
 def _seq(gens: Sequence[Generator], form: str) -> _Seq:
     if not gens:
-        return _Seq(None, (), 0, form)
+        return _mk_Seq(None, (), 0, form)
     return _Seq(gens[0], tuple(gens), 1, form)
 
 
@@ -757,7 +763,7 @@ class _Synchronize(_Gen):
         g2 = self.gen.update(test, ctx, event)
         if g2 is self.gen:
             return self
-        return None if g2 is None else _Synchronize(g2)
+        return None if g2 is None else _mk_Synchronize(g2)
 
     def __repr__(self) -> str:
         return f"synchronize({self.gen!r})"
@@ -795,13 +801,13 @@ class _Limit(_Gen):
         n = self.n - 1 if type(a) is Op else self.n
         if g2 is None or n <= 0:
             return (a, None)
-        return (a, _Limit(n, g2, self.name))
+        return (a, _mk_Limit(n, g2, self.name))
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         g2 = self.gen.update(test, ctx, event)
         if g2 is self.gen:
             return self
-        return None if g2 is None else _Limit(self.n, g2, self.name)
+        return None if g2 is None else _mk_Limit(self.n, g2, self.name)
 
     def __repr__(self) -> str:
         if self.name == "once" and self.n == 1:
@@ -836,13 +842,13 @@ class _Repeat(_Gen):
             return (PENDING, self)
         if n is None:
             return (a, self)
-        return (a, _Repeat(n - 1, self.gen) if n > 1 else None)
+        return (a, _mk_Repeat(n - 1, self.gen) if n > 1 else None)
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         g2 = self.gen.update(test, ctx, event)
         if g2 is self.gen:
             return self
-        return None if g2 is None else _Repeat(self.n, g2)
+        return None if g2 is None else _mk_Repeat(self.n, g2)
 
     def __repr__(self) -> str:
         if self.n is None:
@@ -854,7 +860,7 @@ def repeat(n_or_gen: Any, gen: GenLike = _MISSING) -> Generator:
     """``repeat(x)``: emit ``x``'s first op forever (``x`` itself never advances);
     ``repeat(n, x)``: ``n`` times."""
     if gen is _MISSING:
-        return _Repeat(None, lift(n_or_gen))
+        return _mk_Repeat(None, lift(n_or_gen))
     return _Repeat(_count("repeat", n_or_gen), lift(gen))
 
 
@@ -884,14 +890,14 @@ class _Cycle(_Gen):
         if g2 is None:
             if n is not None and n <= 1:
                 return (a, None)
-            return (a, _Cycle(None if n is None else n - 1, self.orig, self.orig))
-        return (a, _Cycle(n, self.orig, g2))
+            return (a, _mk_Cycle(None if n is None else n - 1, self.orig, self.orig))
+        return (a, _mk_Cycle(n, self.orig, g2))
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         g2 = self.cur.update(test, ctx, event)
         if g2 is self.cur:
             return self
-        return _Cycle(self.n, self.orig, _NIL if g2 is None else g2)
+        return _mk_Cycle(self.n, self.orig, _NIL if g2 is None else g2)
 
     def __repr__(self) -> str:
         if self.n is None:
@@ -903,7 +909,7 @@ def cycle(n_or_gen: Any, gen: GenLike = _MISSING) -> Generator:
     """``cycle(g)``: run ``g`` to exhaustion, then start it again, forever;
     ``cycle(n, g)``: ``n`` runs.  Ends if a fresh ``g`` is immediately empty."""
     if gen is _MISSING:
-        return _Cycle(None, lift(n_or_gen), lift(n_or_gen))
+        return _mk_Cycle(None, lift(n_or_gen), lift(n_or_gen))
     g = lift(gen)
     return _Cycle(_count("cycle", n_or_gen), g, g)
 
@@ -929,13 +935,13 @@ class _TimeLimit(_Gen):
             cutoff = t + int(self.seconds * NS)
         if t >= cutoff:
             return None
-        return (a, None if g2 is None else _TimeLimit(self.seconds, g2, cutoff))
+        return (a, None if g2 is None else _mk_TimeLimit(self.seconds, g2, cutoff))
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         g2 = self.gen.update(test, ctx, event)
         if g2 is self.gen:
             return self
-        return None if g2 is None else _TimeLimit(self.seconds, g2, self.cutoff)
+        return None if g2 is None else _mk_TimeLimit(self.seconds, g2, self.cutoff)
 
     def __repr__(self) -> str:
         return f"time_limit({self.seconds:g}, {self.gen!r})"
@@ -965,11 +971,11 @@ class _Delay(_Gen):
             return (PENDING, self) if a is PENDING else (a, None if g2 is None else self._with(g2))
         t = a.time if a.time >= nt else nt
         gap = int(ctx.rng.random() * 2 * self.dt) if self.random else self.dt
-        nxt = _Delay(self.seconds, self.dt, g2, self.random, t + gap) if g2 is not None else None
+        nxt = _mk_Delay(self.seconds, self.dt, g2, self.random, t + gap) if g2 is not None else None
         return (_with_time(a, t), nxt)
 
     def _with(self, g: Generator) -> _Delay:
-        return _Delay(self.seconds, self.dt, g, self.random, self.next_time)
+        return _mk_Delay(self.seconds, self.dt, g, self.random, self.next_time)
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         g2 = self.gen.update(test, ctx, event)
@@ -1053,9 +1059,9 @@ class _Mix(_Gen):
             if a is PENDING:
                 return (PENDING, self)
             if g2 is gens[i]:
-                return (a, self if gens is self.gens else _Mix(gens))
+                return (a, self if gens is self.gens else _mk_Mix(gens))
             gens = gens[:i] + gens[i + 1 :] if g2 is None else (*gens[:i], g2, *gens[i + 1 :])
-            return (a, _Mix(gens) if gens else None)
+            return (a, _mk_Mix(gens) if gens else None)
         return None
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
@@ -1069,7 +1075,7 @@ class _Mix(_Gen):
                 out.append(g2)
         if not changed:
             return self
-        return _Mix(tuple(out))
+        return _mk_Mix(tuple(out))
 
     def __repr__(self) -> str:
         return f"mix([{_rl(self.gens)}])"
@@ -1125,7 +1131,7 @@ class _Any(_Gen):
                 last = len(out) - 1
             elif ri is not None:
                 out.append(g)
-        return (r[0], _Any(tuple(out), last) if out else None)
+        return (r[0], _mk_Any(tuple(out), last) if out else None)
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         out = []
@@ -1138,7 +1144,7 @@ class _Any(_Gen):
                 out.append(g2)
         if not changed:
             return self
-        return _Any(tuple(out), self.last if len(out) == len(self.gens) else -1) if out else None
+        return _mk_Any(tuple(out), self.last if len(out) == len(self.gens) else -1) if out else None
 
     def __repr__(self) -> str:
         return f"any_({_rl(self.gens)})"
@@ -1173,16 +1179,18 @@ class _OnThreads(_Gen):
         a, g2 = r
         if a is PENDING:
             return (PENDING, self)
-        return (a, None if g2 is None else _OnThreads(self.sel, g2, self.label))
+        return (a, None if g2 is None else _mk_OnThreads(self.sel, g2, self.label))
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
+        if type(self.gen).update is _ignore_event:
+            return self  # the child would return itself: no context needed
         t = ctx.thread_of(event.process)
         if t is None or not self._has(t):
             return self
         g2 = self.gen.update(test, ctx.restrict(self.sel), event)
         if g2 is self.gen:
             return self
-        return None if g2 is None else _OnThreads(self.sel, g2, self.label)
+        return None if g2 is None else _mk_OnThreads(self.sel, g2, self.label)
 
     def __repr__(self) -> str:
         if self.label:
@@ -1235,9 +1243,9 @@ class _Filter(_Gen):
                 return None
             a, g2 = r
             if a is PENDING:
-                return (PENDING, self) if g is self.gen else (PENDING, _Filter(self.pred, g))
+                return (PENDING, self) if g is self.gen else (PENDING, _mk_Filter(self.pred, g))
             if type(a) is not Op or self.pred(a):
-                return (a, None if g2 is None else _Filter(self.pred, g2))
+                return (a, None if g2 is None else _mk_Filter(self.pred, g2))
             g = g2
         raise GeneratorError(
             f"filter_({_r(self.pred)}, ...) rejected {_MAX_SKIPS} ops in a row "
@@ -1248,7 +1256,7 @@ class _Filter(_Gen):
         g2 = self.gen.update(test, ctx, event)
         if g2 is self.gen:
             return self
-        return None if g2 is None else _Filter(self.pred, g2)
+        return None if g2 is None else _mk_Filter(self.pred, g2)
 
     def __repr__(self) -> str:
         return f"filter_({_r(self.pred)}, {self.gen!r})"
@@ -1281,13 +1289,13 @@ class _Map(_Gen):
                     "(hint: return op.replace(...))"
                 )
             a = a2
-        return (a, None if g2 is None else _Map(self.fn, g2))
+        return (a, None if g2 is None else _mk_Map(self.fn, g2))
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         g2 = self.gen.update(test, ctx, event)
         if g2 is self.gen:
             return self
-        return None if g2 is None else _Map(self.fn, g2)
+        return None if g2 is None else _mk_Map(self.fn, g2)
 
     def __repr__(self) -> str:
         return f"map_({_r(self.fn)}, {self.gen!r})"
@@ -1334,7 +1342,7 @@ class _EachThread(_Gen):
             return (PENDING, self) if pending else None
         per2 = dict(per)
         per2[best_t] = best[1]  # type: ignore[index]
-        return (best[0], _EachThread(self.gen, per2))
+        return (best[0], _mk_EachThread(self.gen, per2))
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         t = ctx.thread_of(event.process)
@@ -1348,7 +1356,7 @@ class _EachThread(_Gen):
             return self
         per2 = dict(self.per)
         per2[t] = g2
-        return _EachThread(self.gen, per2)
+        return _mk_EachThread(self.gen, per2)
 
     def __repr__(self) -> str:
         return f"each_thread({self.gen!r})"
@@ -1397,7 +1405,7 @@ class _Reserve(_Gen):
         gens[best] = r[1]
         if all(g is None for g in gens):
             return (r[0], None)
-        return (r[0], _Reserve(self.counts, tuple(gens), best))
+        return (r[0], _mk_Reserve(self.counts, tuple(gens), best))
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         t = ctx.thread_of(event.process)
@@ -1413,7 +1421,7 @@ class _Reserve(_Gen):
                     return self
                 gens = list(self.gens)
                 gens[i] = g2
-                return _Reserve(self.counts, tuple(gens), self.last)
+                return _mk_Reserve(self.counts, tuple(gens), self.last)
         return self
 
     def __repr__(self) -> str:
@@ -1457,13 +1465,13 @@ class _FlipFlop(_Gen):
             return (PENDING, self)
         gens = list(self.gens)
         gens[self.i] = g2
-        return (a, _FlipFlop(tuple(gens), (self.i + 1) % len(gens)))
+        return (a, _mk_FlipFlop(tuple(gens), (self.i + 1) % len(gens)))
 
     def update(self, test: Test, ctx: Context, event: Op) -> Generator | None:
         out = tuple(None if g is None else g.update(test, ctx, event) for g in self.gens)
         if all(a is b for a, b in zip(out, self.gens, strict=True)):
             return self
-        return _FlipFlop(out, self.i)
+        return _mk_FlipFlop(out, self.i)
 
     def __repr__(self) -> str:
         return f"flip_flop({_rl(self.gens)})"
@@ -1512,6 +1520,24 @@ def until_ok(gen: GenLike) -> Generator:
     return _UntilOk(lift(gen))
 
 
+# Fast positional constructors for the per-op paths (every field, in order).
+_mk_OnThreads = _maker(_OnThreads)
+_mk_Delay = _maker(_Delay)
+_mk_Seq = _maker(_Seq)
+_mk_Limit = _maker(_Limit)
+_mk_Mix = _maker(_Mix)
+_mk_Any = _maker(_Any)
+_mk_TimeLimit = _maker(_TimeLimit)
+_mk_Repeat = _maker(_Repeat)
+_mk_Cycle = _maker(_Cycle)
+_mk_EachThread = _maker(_EachThread)
+_mk_Synchronize = _maker(_Synchronize)
+_mk_Filter = _maker(_Filter)
+_mk_Map = _maker(_Map)
+_mk_Reserve = _maker(_Reserve)
+_mk_FlipFlop = _maker(_FlipFlop)
+
+
 # ---------------------------------------------------------------------------
 # the thread-free interpreter
 
@@ -1526,16 +1552,7 @@ def _completion(inv: Op, c: Any) -> Op:
         raise GeneratorError(f"complete() must return an Op or 'ok'/'fail'/'info'; got {_r(c)}")
     if typ not in ("ok", "fail", "info"):
         raise GeneratorError(f"complete() gave type {typ!r} for {inv!r}; want ok, fail or info")
-    return Op(
-        time=inv.time,
-        process=inv.process,
-        type=typ,  # type: ignore[arg-type]
-        f=inv.f,
-        value=c.value,
-        node=c.node,
-        error=c.error,
-        extra=c.extra,
-    )
+    return _mkop(-1, inv.time, inv.process, typ, inv.f, c.value, c.node, c.error, c.extra)
 
 
 def _default_complete(op: Op, ctx: Context) -> Op | str:
@@ -1602,17 +1619,7 @@ def simulate(
             if inv is None:
                 continue
             c = _completion(inv, comp(inv, ctx))
-            c = Op(
-                index=len(history),
-                time=now,
-                process=c.process,
-                type=c.type,
-                f=c.f,
-                value=c.value,
-                node=c.node,
-                error=c.error,
-                extra=c.extra,
-            )
+            c = _mkop(len(history), now, c.process, c.type, c.f, c.value, c.node, c.error, c.extra)
             history.append(c)
             if g is not None:
                 g = g.update(test, ctx, c)
@@ -1667,17 +1674,7 @@ def simulate(
         assert isinstance(a, Op)
         if a.type != "invoke":
             raise GeneratorError(f"generator {g!r} emitted {a!r}; want type 'invoke'")
-        inv = Op(
-            index=len(history),
-            time=now,
-            process=a.process,
-            type="invoke",
-            f=a.f,
-            value=a.value,
-            node=a.node,
-            error=a.error,
-            extra=a.extra,
-        )
+        inv = _mkop(len(history), now, a.process, "invoke", a.f, a.value, a.node, a.error, a.extra)
         history.append(inv)
         ctx = ctx.busy(thread_of)
         g = None if g2 is None else g2.update(test, ctx, inv)

@@ -63,7 +63,17 @@ from typing import TYPE_CHECKING, Any
 from jepsy.checkers.core import Checker, Result, Validity, safe_check
 from jepsy.db import HasLogFiles
 from jepsy.errors import ClientError, ConfigError, JepsyError
-from jepsy.generator import PENDING, Context, Generator, GeneratorError, Log, Sleep, lift
+from jepsy.generator import (
+    PENDING,
+    Context,
+    Generator,
+    GeneratorError,
+    Log,
+    Sleep,
+    _mkctx,
+    _mkop,
+    lift,
+)
 from jepsy.history import NEMESIS, Op, _json_default, op_to_json
 from jepsy.store import HistoryWriter, RunDir, create_run
 
@@ -157,15 +167,24 @@ def _val(v: Any) -> str:
     return _enc(v)
 
 
+_F_JSON: dict[str, str] = {}  # op.f -> its JSON string (a handful of names per test)
+
+
 def _line(op: Op) -> str:
     """``op_to_json(op)``, faster for the common shapes (the recording hot path)."""
     if op.extra:
         return op_to_json(op)
     p = op.process
     ps = str(p) if type(p) is int else encode_basestring(str(p))
+    f = op.f
+    fs = _F_JSON.get(f)
+    if fs is None:
+        fs = encode_basestring(f)
+        if len(_F_JSON) < 256:
+            _F_JSON[f] = fs
     s = (
         f'{{"index":{op.index},"time":{op.time},"process":{ps},"type":"{op.type}",'
-        f'"f":{encode_basestring(op.f)},"value":{_val(op.value)}'
+        f'"f":{fs},"value":{_val(op.value)}'
     )
     if op.node is not None:
         s += ',"node":' + encode_basestring(op.node)
@@ -322,25 +341,23 @@ class _Runner:
         c = self._ctx
         if c is not None and now - c.time < 1_000_000:
             return c
-        c = self._ctx = Context(
-            time=now, free_threads=frozenset(self.free), workers=self._procs_view, rng=self.rng
-        )
+        c = self._ctx = _mkctx(now, frozenset(self.free), self._procs_view, self.rng, None)
         return c
 
     # -- recording (caller holds the lock) ---------------------------------------------
     def _record(self, op: Op, time: int | None = None, node: str | None = None) -> Op:
         """Number ``op``, stamp it (``time``; ``node`` when it has none), write it, update
         the generator."""
-        op = Op(
-            index=self.index,
-            time=op.time if time is None else time,
-            process=op.process,
-            type=op.type,
-            f=op.f,
-            value=op.value,
-            node=node if op.node is None else op.node,
-            error=op.error,
-            extra=op.extra,
+        op = _mkop(
+            self.index,
+            op.time if time is None else time,
+            op.process,
+            op.type,
+            op.f,
+            op.value,
+            node if op.node is None else op.node,
+            op.error,
+            op.extra,
         )
         self.index += 1
         assert self.writer is not None

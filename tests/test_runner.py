@@ -135,7 +135,8 @@ def test_definite_errors_are_fail_and_keep_the_process(tmp_path: Path) -> None:
     )
     h = _run(t).run_dir.history()
     assert {op.type for op in h} == {"invoke", "ok", "fail"}
-    assert {op.process for op in h} == {0, 1}
+    # No process is retired (a fast thread 0 may do all 30 ops before thread 1 starts).
+    assert {op.process for op in h} <= {0, 1}
 
 
 class HangOnce:

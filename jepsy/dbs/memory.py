@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from jepsy.dbs import Suite, register_suite
 from jepsy.errors import ClientError, ConfigError
+from jepsy.generator import _mkop
 from jepsy.history import Op, OpType
 
 if TYPE_CHECKING:
@@ -351,17 +352,7 @@ class MemoryClient:
         else:
             return _unknown(op, w)
         # Built directly: cheaper than op.replace() on the recording hot path.
-        return Op(
-            index=op.index,
-            time=op.time,
-            process=op.process,
-            type=typ,
-            f=f,
-            value=value,
-            node=op.node,
-            error=None,
-            extra=op.extra,
-        )
+        return _mkop(op.index, op.time, op.process, typ, f, value, op.node, None, op.extra)
 
     def teardown(self, test: Test) -> None:
         pass
