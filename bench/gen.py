@@ -73,8 +73,7 @@ def register_history(
             events.append(_ev(proc, "invoke", f, None if f == "read" else v, k, keys))
             slot[1], slot[2] = 1, op
             if not stale_done and sum(started) > total * 0.9 and f == "read":
-                op["stale"] = True
-                stale_done = True
+                op["stale"] = True  # the first such read that completes ok
         elif phase == 1:
             assert op is not None
             if rng.random() < p_info and rng.random() < 0.5:
@@ -104,7 +103,8 @@ def register_history(
             if op["f"] == "cas" and not op["ok"]:
                 _complete(events, slot, "fail", k, keys, rng)
             else:
-                if op.get("stale"):
+                if op.get("stale") and not stale_done:
+                    stale_done = True
                     # A value that was certainly overwritten before this read began.
                     op["result"] = -1
                     first = next(

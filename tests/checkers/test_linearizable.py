@@ -412,3 +412,19 @@ def test_reductions_agree_with_the_plain_search_on_medium_histories() -> None:
             disagreements.append((i, fast, plain, h.to_dicts()))
     assert disagreements == []
     assert seen.get("True", 0) > 100 and seen.get("False", 0) > 100, seen
+
+
+@pytest.mark.parametrize(
+    ("values", "stale", "expected"),
+    [(None, True, False), (20, False, True), (5, False, True)],
+)
+def test_many_info_ops_are_decided(values: int | None, stale: bool, expected: bool) -> None:
+    """5,000 ops, 10 processes, 20% info: a late stale read (unique values) is
+    found without search; with few distinct values the search still decides."""
+    h = History.from_dicts(
+        register_history(
+            seed=5, ops_per_key=5000, processes=10, p_info=0.2, values=values, stale=stale
+        )
+    )
+    r = check(h, time_limit=60)
+    assert r.valid is expected
