@@ -426,3 +426,28 @@ def test_edn_numbers_json_cannot_hold_become_floats(tmp_path: Path) -> None:
     out = tmp_path / "n.jsonl"
     write_history(h, out)
     assert json.loads(out.read_text())["value"] == [1.5, 0.25, [1, 2]]
+
+
+@pytest.mark.parametrize("c_loads", [True, False])
+def test_lines_that_only_together_make_json_are_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c_loads: bool
+) -> None:
+    """Decoding the file at once must not accept what the lines alone are not."""
+    import jepsy.history as hist
+
+    if not c_loads:  # the json fallback used when orjson is not installed
+        monkeypatch.setattr(hist, "_C_LOADS", False)
+        monkeypatch.setattr(hist, "_loads", json.loads)
+    p = _write(
+        tmp_path,
+        "merged.jsonl",
+        '{"process":0,"type":"invoke","f":"r","value":[{"b":1}\n'
+        '{"c":2}]}\n'
+        '{"process":1,"type":"invoke","f":"r"}, {"process":2,"type":"invoke","f":"r"}\n',
+    )
+    with pytest.raises(HistoryError) as ei:
+        read_history(p)
+    assert ei.value.line == 1 and "not valid JSON" in ei.value.message
+    good = tmp_path / "good.jsonl"
+    write_history(History(_ops()), good)
+    assert list(read_history(good)) == _ops()
