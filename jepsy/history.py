@@ -547,9 +547,10 @@ def _validated(
 def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn_tail: bool = True) -> History:
     """Read and validate a JSONL history; ops without an index are numbered in order.
 
-    The whole file is decoded in one ``json.loads`` call when it is well
-    formed (several times faster than line by line); any problem sends it
-    through the line-by-line reader, which names the offending line."""
+    The file is read at once and each line decoded by one C call (orjson,
+    or json's own C scanner), without a Python step per line; any problem
+    sends it through the line-by-line reader, which names the offending
+    line."""
     src = os.fspath(path)
     fast = _read_jsonl_bulk(src, tolerate_torn_tail=tolerate_torn_tail)
     if fast is not None:
