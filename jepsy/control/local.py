@@ -178,6 +178,17 @@ def _proc_start(pid: int) -> int | None:
     return int(rest[19]) if len(rest) > 19 else None
 
 
+def _live_creator(state: Mapping[str, Any]) -> int | None:
+    """The pid of the other, still running process that made this state, or None."""
+    pid = state.get("creator_pid")
+    if not isinstance(pid, int) or pid == os.getpid() or _dead(pid):
+        return None
+    start = state.get("creator_start")
+    if start is not None and _proc_start(pid) != start:
+        return None  # the pid was reused by another process
+    return pid
+
+
 def _dead(pid: int) -> bool:
     return _proc_state(pid) in ("", "Z", "X")
 
@@ -318,6 +329,7 @@ class LocalRemote:
             "persistent": self.persistent,
             "created": time.time(),
             "creator_pid": os.getpid(),
+            "creator_start": _proc_start(os.getpid()),
         }
 
     @property
@@ -336,6 +348,13 @@ class LocalRemote:
             raise SetupError(NO_ROOT)
         t0 = time.monotonic()
         existing = load_state(self.cluster, state_dir=self.state_dir)
+        owner = _live_creator(existing) if existing and not existing.get("persistent") else None
+        if owner is not None and self._alive(existing or {}):
+            raise SetupError(
+                f"local cluster {self.cluster!r} is in use by another jepsy run (pid {owner}); "
+                f"wait for it, choose another --cluster, or remove it: jepsy cluster down "
+                f"--cluster {self.cluster}"
+            )
         if existing is not None and self._matches(existing):
             # A `jepsy cluster up` cluster stays up after this run; a leftover
             # of a run with --leave-db-running is reused and then removed.

@@ -147,3 +147,29 @@ def test_leftover_of_a_leave_db_running_run_is_reused_then_removed() -> None:
     finally:
         destroy("jrb")
     assert_clean("local", "jrb", [pid])
+
+
+@pytest.mark.integration
+def test_a_cluster_in_use_by_another_run_is_not_taken_over() -> None:
+    need_root()
+    code = (
+        "import time\n"
+        "from jepsy.control import running, sigterm_as_interrupt\n"
+        "from jepsy.control.local import LocalRemote\n"
+        "with sigterm_as_interrupt(), running(\n"
+        "    LocalRemote(['n1', 'n2'], cluster='jru', subnet='10.91.26.0/24')):\n"
+        "    print('up', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as other:
+        try:
+            assert other.stdout is not None and other.stdout.readline().strip() == "up"
+            with pytest.raises(
+                SetupError, match=rf"in use by another jepsy run \(pid {other.pid}\)"
+            ):
+                LocalRemote(["n1", "n2"], cluster="jru", subnet="10.91.26.0/24").setup()
+            assert len(leftovers("jru")["namespaces"]) == 2  # untouched
+        finally:
+            other.send_signal(signal.SIGTERM)
+            other.wait(timeout=60)
+    assert_clean("local", "jru")
