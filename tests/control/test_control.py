@@ -67,3 +67,19 @@ def test_stat_state_survives_odd_process_names() -> None:
 
 def test_noop_remote_pid_is_never_alive() -> None:
     assert not pid_alive(NoopRemote(), "n1", 1)
+
+
+def test_without_the_docker_sdk_one_clear_message() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['docker'] = None\n"
+        "import jepsy, jepsy.cli\n"
+        "from jepsy.control import make_remote\n"
+        "from jepsy.errors import SetupError\n"
+        "try:\n    make_remote('docker', ['n1'], cluster='jrx').setup()\n"
+        "except SetupError as e:\n    print(e)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "the docker remote needs the docker SDK: pip install 'jepsy[docker]'"
