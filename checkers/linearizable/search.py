@@ -460,6 +460,104 @@ def _search(p: Problem, *, eager: bool, out: Outcome) -> Generator[int, None, bo
     return False
 
 
+def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
+    """:func:`_search` specialised to register ops with no pending op left
+    (the common case after the reductions): the same search, fewer branches."""
+    ccall, cret, ckind, ca, cb = p.ccall, p.cret, p.ckind, p.ca, p.cb
+    m = len(ccall)
+    seen: set[tuple[int, int, int]] = set()
+    add = seen.add
+    stack: list[list[Child]] = [[(0, 0, 0, p.init, -1)]]
+    path: list[Child] = []
+    frontier = out.frontier
+    frontier.clear()
+    best = -1
+    it = 0
+    while stack:
+        kids = stack[-1]
+        if not kids:
+            stack.pop()
+            if path:
+                path.pop()
+            continue
+        child = kids.pop()
+        lo, w, _, st, _ = child
+        it += 1
+        if not it & 1023:
+            out.configs += 1024
+            yield len(seen)
+        key = (lo, w, st)
+        if key in seen:
+            continue
+        add(key)
+        path.append(child)
+        if lo == m:
+            out.configs += it & 1023
+            out.linearization = [
+                op for i in range(1, len(path)) for op in step_ops(path[i - 1], path[i], m)
+            ]
+            return True
+        r_min = INF
+        k = lo
+        ww = w
+        cands: list[int] = []
+        while k < m:
+            if ccall[k] >= r_min:
+                break
+            if not ww & 1:
+                r = cret[k]
+                if r < r_min:
+                    r_min = r
+                cands.append(k)
+            k += 1
+            ww >>= 1
+        rbits = 0
+        first_read = -1
+        for k in cands:
+            if ckind[k] == READ and ca[k] == st and ccall[k] < r_min:
+                rbits |= 1 << (k - lo)
+                if first_read < 0:
+                    first_read = k
+        if rbits:
+            w2 = w | rbits
+            if w2 & 1:
+                t = ((w2 + 1) & ~w2).bit_length() - 1
+                stack.append([(lo + t, w2 >> t, 0, st, first_read)])
+            else:
+                stack.append([(lo, w2, 0, st, first_read)])
+            continue
+        comp_kids: list[Child] = []
+        for k in reversed(cands):
+            if ccall[k] >= r_min:
+                continue
+            kd = ckind[k]
+            if kd == WRITE:
+                ns = ca[k]
+            elif kd == CAS and ca[k] == st:
+                ns = cb[k]
+            else:
+                continue
+            j = k - lo
+            if j:
+                comp_kids.append((lo, w | (1 << j), 0, ns, k))
+            else:
+                w2 = w | 1
+                t = ((w2 + 1) & ~w2).bit_length() - 1
+                comp_kids.append((lo + t, w2 >> t, 0, ns, k))
+        if not comp_kids:
+            prog = lo + w.bit_count()
+            if prog >= best:
+                if prog > best:
+                    best = prog
+                    out.progress = prog
+                    frontier.clear()
+                if len(frontier) < MAX_CONFIGS_KEPT:
+                    frontier.append(Frontier(path[-TAIL:], len(path) - 1, lo, w, 0, st))
+        stack.append(comp_kids)
+    out.configs += it & 1023
+    return False
+
+
 EAGER_FIRST_PENDING = 16
 """With more pending ops than this left for the search, the eager order goes first."""
 
@@ -485,6 +583,8 @@ def solve(
     orders = [first_eager, not first_eager] if p.pcall else [False]
     outs = [Outcome(valid=None, order="eager" if e else "lazy") for e in orders]
     gens = [_search(p, eager=e, out=o) for e, o in zip(orders, outs, strict=True)]
+    if not p.pcall and p.gstep is None and all(k in (READ, WRITE, CAS) for k in p.ckind):
+        gens = [_search_plain(p, out=outs[0])]
     stored = [0] * len(gens)
     perf = time.perf_counter
     cpu = time.process_time
