@@ -9,8 +9,10 @@ network):
 
 - ``latency-raw.svg``: one point per completed client op, x = invoke time
   (s), y = latency (ms, log scale); colour by ``f``, marker by outcome
-  (ok circle, info triangle, fail square).  More than 20,000 points are
-  thinned evenly (the note on the plot says so);
+  (ok circle, info triangle, fail square).  Above 20,000 points, points
+  that would overlap are merged (one per pixel cell, so outliers stay) —
+  thinned evenly only if that is not enough — and the note on the plot
+  says how many of how many are drawn;
 - ``rate.svg``: completions per second per ``f`` and outcome.
 
 Both are written into ``opts["dir"]`` when given.  Details carry the
@@ -99,7 +101,7 @@ def _fs(v: Any) -> frozenset[str]:
     return frozenset((str(v),))
 
 
-def nemesis_specs(plot: Mapping[str, Any] | None, history: History) -> list[NemesisSpec]:
+def nemesis_specs(plot: Mapping[str, Any] | None, history: History | PerfData) -> list[NemesisSpec]:
     """The intervals to shade: from ``test.plot`` hints, else guessed from nemesis f's."""
     specs: list[NemesisSpec] = []
     plot = plot or {}
@@ -117,7 +119,7 @@ def nemesis_specs(plot: Mapping[str, Any] | None, history: History) -> list[Neme
         specs.append(NemesisSpec(name, _fs(n.get("start")), _fs(n.get("stop")), color))
     if specs:
         return specs
-    fs = {str(op.f) for op in history if not op.is_client}
+    fs = {f for _t, _typ, f in _data(history).nemesis}
     pairs: list[tuple[str, str, str]] = []
     for f in sorted(fs):
         if f.startswith("start-") and f"stop-{f[6:]}" in fs:
@@ -135,19 +137,17 @@ def nemesis_specs(plot: Mapping[str, Any] | None, history: History) -> list[Neme
 
 
 def nemesis_intervals(
-    history: History, plot: Mapping[str, Any] | None = None
+    history: History | PerfData, plot: Mapping[str, Any] | None = None
 ) -> tuple[list[Interval], list[tuple[float, str]]]:
     """(shaded intervals, other nemesis events as (seconds, f)) of a history."""
-    specs = nemesis_specs(plot, history)
-    end = max((op.time for op in history), default=0) / _NS
+    data = _data(history)
+    specs = nemesis_specs(plot, data)
+    end = data.end_ns / _NS
     open_: dict[str, tuple[float, str]] = {}
     out: list[Interval] = []
     marks: list[tuple[float, str]] = []
-    for op in history:
-        if op.is_client:
-            continue
-        t = op.time / _NS
-        f = str(op.f)
+    for tm, typ, f in data.nemesis:
+        t = tm / _NS
         used = False
         for s in specs:
             if f in s.start and (f not in s.stop or s.name not in open_):
@@ -159,7 +159,7 @@ def nemesis_intervals(
                 if s.name in open_:
                     t0, f0 = open_.pop(s.name)
                     out.append(Interval(s.name, t0, t, s.color, f0, f))
-        if not used and op.type in ("invoke", "info"):
+        if not used and typ in ("invoke", "info"):
             marks.append((t, f))
     for s in specs:
         if s.name in open_:
@@ -177,42 +177,95 @@ def quantile(sorted_xs: Sequence[float], q: float) -> float:
     return sorted_xs[i]
 
 
+@dataclass(frozen=True)
+class PerfData:
+    """What the perf plots need from a history, gathered in one pass.
+
+    ``latencies``: (f, outcome) -> [(invoke seconds, latency ms)] of the
+    completed client ops whose times are known; ``nemesis``: every nemesis
+    op as (time ns, type, f), in history order; ``end_ns``: the latest op
+    time (0 for an empty history).  :func:`perf_data` builds it from a
+    :class:`History`; the report builds it straight from ``history.jsonl``
+    without making :class:`Op` objects."""
+
+    latencies: dict[tuple[str, str], list[tuple[float, float]]]
+    nemesis: Sequence[tuple[int, str, str]]
+    end_ns: int
+
+
+def perf_data(history: History) -> PerfData:
+    """The :class:`PerfData` of a history."""
+    lat: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for inv, comp in history.pairs():
+        if comp is None:
+            continue
+        p = inv.process
+        if type(p) is not int and not _is_client(p):
+            continue
+        t0, t1 = inv.time, comp.time
+        if t0 < 0 or t1 < 0:
+            continue
+        key = (str(inv.f), comp.type)
+        pts = lat.get(key)
+        if pts is None:
+            pts = lat[key] = []
+        pts.append((t0 / _NS, (t1 - t0) / 1e6))
+    ops = history.ops
+    nemesis = [
+        (op.time, op.type, str(op.f))
+        for op in ops
+        if type(op.process) is not int and not _is_client(op.process)
+    ]
+    end = max((op.time for op in ops), default=0)
+    return PerfData(lat, nemesis, end)
+
+
+def _is_client(p: object) -> bool:
+    """``Op.is_client`` for a process, without the property call (hot loops)."""
+    return type(p) is int or (isinstance(p, int) and not isinstance(p, bool))
+
+
+def _data(history: History | PerfData) -> PerfData:
+    return history if isinstance(history, PerfData) else perf_data(history)
+
+
 def latencies(history: History) -> dict[tuple[str, str], list[tuple[float, float]]]:
     """(f, outcome) -> [(invoke seconds, latency ms)] for completed client ops."""
-    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for inv, comp in history.pairs():
-        if comp is None or not inv.is_client or inv.time < 0 or comp.time < 0:
-            continue
-        out.setdefault((str(inv.f), comp.type), []).append(
-            (inv.time / _NS, (comp.time - inv.time) / 1e6)
-        )
-    return out
-
-
-def _thin(pts: list[tuple[float, float]], keep: int) -> list[tuple[float, float]]:
-    if len(pts) <= keep:
-        return pts
-    step = len(pts) / keep
-    return [pts[int(i * step)] for i in range(keep)]
+    return perf_data(history).latencies
 
 
 def _r(x: float) -> float | None:
     return None if math.isnan(x) else round(x, 3)
 
 
-def perf_plots(
-    history: History, plot: Mapping[str, Any] | None = None
-) -> tuple[str, str, dict[str, Any]]:
-    """(latency SVG, rate SVG, summary numbers) for a history."""
-    lat = latencies(history)
-    intervals, marks = nemesis_intervals(history, plot)
+@dataclass(frozen=True)
+class PerfFigures:
+    """The perf plots of a history: SVG texts, summary numbers, and how the
+    latency plot was thinned (``""`` when every point is drawn)."""
+
+    latency_svg: str
+    rate_svg: str
+    details: dict[str, Any]
+    thinning: str
+
+
+def perf_figures(history: History | PerfData, plot: Mapping[str, Any] | None = None) -> PerfFigures:
+    """The latency and rate plots and the summary numbers of a history."""
+    data = _data(history)
+    lat = data.latencies
+    intervals, marks = nemesis_intervals(data, plot)
     fs = sorted({f for f, _ in lat})
     colors = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(fs)}
-    end = max((op.time for op in history), default=0) / _NS
+    end = data.end_ns / _NS
     total = sum(len(v) for v in lat.values())
-    keep = min(1.0, MAX_POINTS / max(1, total))  # fraction of points drawn
-    note = f"{total} ops" + (f", {MAX_POINTS} shown" if total > MAX_POINTS else "")
-    lp = Plot(title="Latency", x_label="time (s)", y_label="latency (ms)", log_y=True, note=note)
+    lp = Plot(
+        title="Latency",
+        x_label="time (s)",
+        y_label="latency (ms)",
+        log_y=True,
+        note=f"{total} ops",
+        max_points=MAX_POINTS,
+    )
     lp.x_range = (0.0, float(max(1, math.ceil(end))) if end > 0 else 1.0)
     rp = Plot(title="Throughput", x_label="time (s)", y_label="completions / s")
     rp.x_range = lp.x_range
@@ -234,17 +287,12 @@ def perf_plots(
             if not pts:
                 continue
             label = f"{f} {typ}"
-            lp.points(
-                label,
-                _thin(pts, max(1, int(len(pts) * keep))),
-                color=colors[f],
-                marker=_MARKERS[typ],
-            )
+            lp.points(label, pts, color=colors[f], marker=_MARKERS[typ])
             counts = [0] * (buckets + 1)
             for t, ms in pts:
-                b = min(buckets, int(t + ms / 1000))
-                counts[b] += 1
-                rate_all[b] += 1
+                b = int(t + ms / 1000)
+                counts[b if b < buckets else buckets] += 1
+            rate_all = [a + c for a, c in zip(rate_all, counts, strict=True)]
             rp.line(
                 label,
                 [(i + 0.5, c) for i, c in enumerate(counts[:buckets])],
@@ -273,7 +321,16 @@ def perf_plots(
         "nemesis_intervals": [iv.to_json() for iv in intervals[:200]],
         "nemesis_interval_count": len(intervals),
     }
-    return lp.render(), rp.render(), details
+    lat_svg = lp.render()
+    return PerfFigures(lat_svg, rp.render(), details, lp.thinning)
+
+
+def perf_plots(
+    history: History | PerfData, plot: Mapping[str, Any] | None = None
+) -> tuple[str, str, dict[str, Any]]:
+    """(latency SVG, rate SVG, summary numbers) for a history."""
+    fig = perf_figures(history, plot)
+    return fig.latency_svg, fig.rate_svg, fig.details
 
 
 @dataclass(frozen=True)

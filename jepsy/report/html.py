@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from jepsy.history import History, read_history
+from jepsy.report.digest import HistoryDigest, digest_of, read_digest
 from jepsy.report.linear import failure_html
 from jepsy.report.svg import esc
 
@@ -165,17 +166,36 @@ def _load_json(path: Path) -> tuple[Any, str | None]:
         return None, f"{path.name} could not be read: {e}"
 
 
-def _load_history(run_dir: Path) -> tuple[History | None, str | None]:
+def _load_history(
+    run_dir: Path, *, ops: bool
+) -> tuple[HistoryDigest | None, History | None, str | None]:
+    """(digest, history, error) of the run's history file.
+
+    The ops themselves (``history``) are read only when ``ops`` is true:
+    only the linearizability pictures need them; everything else is drawn
+    from the digest, which is several times cheaper to read."""
     p = run_dir / "history.jsonl"
     if not p.exists():
         edn = run_dir / "history.edn"
         if not edn.exists():
-            return None, None
+            return None, None, None
         p = edn
     try:
-        return read_history(p), None
+        if ops:
+            history = read_history(p)
+            return digest_of(history), history, None
+        return read_digest(p), None, None
     except Exception as e:  # a broken history must not break the report
-        return None, f"{p.name} could not be read: {e}"
+        return None, None, f"{p.name} could not be read: {e}"
+
+
+def _draws_linear(results: Mapping[str, Any], depth: int = 0) -> bool:
+    """Whether the page will draw a linearizability failure (which needs the ops)."""
+    if _is_linear_failure(results):
+        return True
+    return depth < 50 and any(
+        isinstance(v, Mapping) and _draws_linear(v, depth + 1) for v in results.values()
+    )
 
 
 # -- sections ------------------------------------------------------------------
@@ -414,62 +434,58 @@ def _checkers(results: Mapping[str, Any], history: History | None) -> str:
     return "".join(out)
 
 
-def _perf(history: History, plot: Any) -> str:
-    from jepsy.checkers.perf import perf_plots
+def _perf(digest: HistoryDigest, plot: Any) -> str:
+    from jepsy.checkers.perf import perf_figures
 
-    lat, rate, d = perf_plots(history, plot if isinstance(plot, Mapping) else None)
+    fig = perf_figures(digest.perf, plot if isinstance(plot, Mapping) else None)
+    d = fig.details
+    note = f'<p class="note">Latency plot: {esc(fig.thinning)}.</p>' if fig.thinning else ""
     return (
-        f'<div class="svgwrap">{lat}</div><div class="svgwrap">{rate}</div>'
-        + _special("latency_ms", d["latency_ms"], history)
-        + _special("throughput", d["throughput"], history)
+        f'<div class="svgwrap">{fig.latency_svg}</div>{note}'
+        f'<div class="svgwrap">{fig.rate_svg}</div>'
+        + _special("latency_ms", d["latency_ms"], None)
+        + _special("throughput", d["throughput"], None)
     )
 
 
-def _nemesis(history: History, plot: Any) -> str:
+def _nemesis(digest: HistoryDigest, plot: Any) -> str:
     from jepsy.checkers.perf import nemesis_intervals
 
-    ivs, _ = nemesis_intervals(history, plot if isinstance(plot, Mapping) else None)
-    events = [op for op in history if not op.is_client]
-    if not events:
+    ivs, _ = nemesis_intervals(digest.perf, plot if isinstance(plot, Mapping) else None)
+    count = digest.nemesis_count
+    if not count:
         return '<p class="note">No nemesis activity in this history.</p>'
     out = []
     if ivs:
-        out.append(_special("nemesis_intervals", [iv.to_json() for iv in ivs], history))
+        out.append(_special("nemesis_intervals", [iv.to_json() for iv in ivs], None))
     rows = [
         [
-            round(op.time / 1e9, 3),
-            op.type,
-            op.f,
-            _inline(op.value, 200),
-            _inline(op.error, 200) if op.error is not None else "",
+            round(e.time / 1e9, 3),
+            e.type,
+            e.f,
+            _inline(e.value, 200),
+            _inline(e.error, 200) if e.error is not None else "",
         ]
-        for op in events[:MAX_EVENTS]
+        for e in digest.nemesis_events[:MAX_EVENTS]
     ]
     more = (
-        f'<p class="note">{len(events)} nemesis events, first {MAX_EVENTS} shown</p>'
-        if len(events) > MAX_EVENTS
+        f'<p class="note">{count} nemesis events, first {MAX_EVENTS} shown</p>'
+        if count > MAX_EVENTS
         else ""
     )
     out.append("<h4>events</h4>" + _table(["time (s)", "type", "f", "value", "error"], rows) + more)
     return "".join(out)
 
 
-def _history_summary(history: History) -> str:
-    from jepsy.checkers.stats import stats
-    from jepsy.core import noop_test
-
-    client = [op for op in history if op.is_client]
-    procs = {op.process for op in client}
-    end = max((op.time for op in history), default=0) / 1e9
-    s = stats().check(noop_test(), history, {}).details
+def _history_summary(digest: HistoryDigest) -> str:
     rows = [
-        ("ops", len(history)),
-        ("client ops", len(client)),
-        ("processes", len(procs)),
-        ("duration (s)", round(end, 3)),
+        ("ops", digest.op_count),
+        ("client ops", digest.client_op_count),
+        ("processes", digest.process_count),
+        ("duration (s)", round(digest.end_ns / 1e9, 3)),
     ]
     body = "".join(f"<tr><th>{esc(k)}</th>{_cell(v)}</tr>" for k, v in rows)
-    return f'<table class="kv">{body}</table>' + _special("by_f", s["by_f"], history)
+    return f'<table class="kv">{body}</table>' + _special("by_f", digest.by_f, None)
 
 
 def _files(run_dir: Path) -> str:
@@ -553,11 +569,12 @@ def render_report(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     test, test_err = _load_json(run_dir / "test.json")
     results, res_err = _load_json(run_dir / "results.json")
-    history, hist_err = _load_history(run_dir)
     if not isinstance(test, Mapping):
         test = {}
     if not isinstance(results, Mapping):
         results = None
+    ops = results is not None and _draws_linear(results)
+    digest, history, hist_err = _load_history(run_dir, ops=ops)
     name = str(test.get("name") or run_dir.parent.name or "run")
     verdict = results.get("valid") if results is not None else None
     warnings = [e for e in (test_err, res_err, hist_err) if e]
@@ -566,7 +583,7 @@ def render_report(run_dir: Path) -> str:
             "No results.json: this run never got as far as checking (it crashed, was "
             "killed, or is still running). Showing what it left."
         )
-    if history is None and not hist_err:
+    if digest is None and not hist_err:
         warnings.append("No history file in this run directory.")
     plot = test.get("plot")
     sections = [
@@ -578,11 +595,11 @@ def render_report(run_dir: Path) -> str:
         sections.append(
             _guard("Verdict by checker", lambda: _checkers(res, history), anchor="checkers")
         )
-    if history is not None:
-        h = history
-        sections.append(_guard("Performance", lambda: _perf(h, plot), anchor="perf"))
-        sections.append(_guard("Nemesis activity", lambda: _nemesis(h, plot), anchor="nemesis"))
-        sections.append(_guard("History", lambda: _history_summary(h), anchor="history"))
+    if digest is not None:
+        dg = digest
+        sections.append(_guard("Performance", lambda: _perf(dg, plot), anchor="perf"))
+        sections.append(_guard("Nemesis activity", lambda: _nemesis(dg, plot), anchor="nemesis"))
+        sections.append(_guard("History", lambda: _history_summary(dg), anchor="history"))
     sections.append(_guard("Files", lambda: _files(run_dir) + _log_tail(run_dir), anchor="files"))
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
     nav = "".join(

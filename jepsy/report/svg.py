@@ -107,6 +107,11 @@ class Plot:
     height: int = 340
     x_range: tuple[float, float] | None = None
     note: str = ""
+    #: Draw at most about this many scatter points (None: all of them); see :meth:`render`.
+    max_points: int | None = None
+    #: After :meth:`render`: scatter points drawn, and how they were thinned ("" when not).
+    drawn: int = field(default=0, init=False)
+    thinning: str = field(default="", init=False)
     _series: list[_Series] = field(default_factory=list)
     _bands: list[_Band] = field(default_factory=list)
 
@@ -132,16 +137,27 @@ class Plot:
         self._bands.append(_Band(x0, x1, color, label, title or label))
 
     def render(self) -> str:
+        """The chart as SVG text.
+
+        With ``max_points`` set and more scatter points than that, points
+        are thinned where it cannot be seen: each series keeps one point per
+        pixel cell (cells growing from 1 px until the total fits), so
+        outliers and the shape of every cloud survive; only if that is not
+        enough are the survivors thinned evenly.  :attr:`drawn` and
+        :attr:`thinning` say what happened, and the note on the chart too."""
         left, right, top, bottom = 64, 170, 34, 44
         w, h = self.width, self.height
         pw, ph = w - left - right, h - top - bottom
-        xs = [x for s in self._series for x, _ in s.pts]
-        ys = [y for s in self._series for _, y in s.pts if not self.log_y or y > 0]
         if self.x_range is not None:
             x0, x1 = self.x_range
         else:
+            xs = [x for s in self._series for x, _ in s.pts]
             x0 = min([*xs, *(b.x0 for b in self._bands)], default=0.0)
             x1 = max([*xs, *(b.x1 for b in self._bands)], default=1.0)
+        if self.log_y:
+            ys = [y for s in self._series for _, y in s.pts if y > 0]
+        else:
+            ys = [y for s in self._series for _, y in s.pts]
         x0 = min(x0, 0.0) if x0 >= 0 else x0
         if x1 <= x0:
             x1 = x0 + 1.0
@@ -168,6 +184,14 @@ class Plot:
                 y = math.log10(y) if y > 0 else y0
             return top + ph - (y - y0) / (y1 - y0) * ph
 
+        scatter = self._scatter(
+            (pw / (x1 - x0), left - x0 * pw / (x1 - x0)),
+            (-ph / (y1 - y0), top + ph + y0 * ph / (y1 - y0), y0),
+        )
+        note = self.note
+        if self.thinning:
+            note = f"{note}; {self.thinning}" if note else self.thinning
+
         o: list[str] = [
             f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" '
             f'width="{w}" height="{h}" role="img" aria-label="{esc(self.title)}" '
@@ -180,9 +204,9 @@ class Plot:
                 f'<text x="{left}" y="20" font-size="14" font-weight="600" fill="#222">'
                 f"{esc(self.title)}</text>"
             )
-        if self.note:
+        if note:
             o.append(
-                f'<text x="{left + pw}" y="20" text-anchor="end" fill="#777">{esc(self.note)}</text>'
+                f'<text x="{left + pw}" y="20" text-anchor="end" fill="#777">{esc(note)}</text>'
             )
         # Bands first, under everything.
         for b in self._bands:
@@ -223,6 +247,7 @@ class Plot:
             f'text-anchor="middle" fill="#333">{esc(self.y_label)}</text>'
         )
         # Series.
+        pixels = iter(scatter)
         for s in self._series:
             if s.kind == "line":
                 if s.pts:
@@ -233,8 +258,9 @@ class Plot:
                     )
                 continue
             o.append(f'<g fill="{esc(s.color)}" fill-opacity="0.7">')
-            for x, y in s.pts:
-                o.append(_marker(s.marker, sx(x), sy(y)))
+            pts = next(pixels)
+            if pts:
+                o.append(_markers(s.marker, pts))
             o.append("</g>")
         # Legend: series, then distinct band labels.
         ly = top + 4
@@ -262,6 +288,72 @@ class Plot:
             o.append(f'<text x="{lx + 20}" y="{ly}" fill="#333">{esc(_short(b.label))}</text>')
         o.append("</svg>")
         return "\n".join(o)
+
+    def _scatter(
+        self, ax: tuple[float, float], ay: tuple[float, float, float]
+    ) -> list[list[tuple[float, float]]]:
+        """Pixel positions of each points series (x = kx*x + bx, y likewise),
+        thinned to about ``max_points`` as :meth:`render` describes."""
+        kx, bx = ax
+        ky, by, y0 = ay
+        log10 = math.log10
+        out: list[list[tuple[float, float]]] = []
+        for s in self._series:
+            if s.kind != "points":
+                continue
+            if self.log_y:
+                out.append([(kx * x + bx, ky * (log10(y) if y > 0 else y0) + by) for x, y in s.pts])
+            else:
+                out.append([(kx * x + bx, ky * y + by) for x, y in s.pts])
+        total = sum(map(len, out))
+        self.drawn, self.thinning = total, ""
+        budget = self.max_points
+        if budget is None or total <= budget:
+            return out
+        budget = max(1, budget)
+        cell = 1.0
+        for _ in range(8):  # each round merges the survivors of the last, in bigger cells
+            out = [_merge(pts, cell) for pts in out]
+            drawn = sum(map(len, out))
+            if drawn <= budget:
+                break
+            cell *= max(1.5, drawn / budget)
+        how = "overlapping points merged"
+        if drawn > budget:
+            keep = budget / drawn
+            out = [_thin(pts, max(1, int(len(pts) * keep))) for pts in out]
+            drawn = sum(map(len, out))
+            how += ", then thinned evenly"
+        self.drawn = drawn
+        self.thinning = f"{drawn} of {total} points drawn ({how})"
+        return out
+
+
+def _merge(pts: list[tuple[float, float]], cell: float) -> list[tuple[float, float]]:
+    """One point of ``pts`` per ``cell`` x ``cell`` pixel square."""
+    inv = 1.0 / cell
+    # An int key per cell (rows of 2**20 cells) hashes twice as fast as a tuple.
+    keys = [(int(x * inv) << 20) + int(y * inv) for x, y in pts]
+    return list(dict(zip(keys, pts, strict=True)).values())
+
+
+def _thin(pts: list[tuple[float, float]], keep: int) -> list[tuple[float, float]]:
+    """``keep`` points of ``pts``, evenly spaced in order."""
+    if len(pts) <= keep:
+        return pts
+    step = len(pts) / keep
+    return [pts[int(i * step)] for i in range(keep)]
+
+
+def _markers(kind: str, pts: list[tuple[float, float]]) -> str:
+    """Scatter markers at pixel positions, one per line."""
+    if kind == "triangle":
+        return "\n".join(f'<path d="M{x:.1f} {y - 3.5:.1f}l3.5 6h-7z"/>' for x, y in pts)
+    if kind == "square":
+        return "\n".join(
+            f'<rect x="{x - 2.8:.1f}" y="{y - 2.8:.1f}" width="5.6" height="5.6"/>' for x, y in pts
+        )
+    return "\n".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6"/>' for x, y in pts)
 
 
 def _short(s: str, n: int = 24) -> str:

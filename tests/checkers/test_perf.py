@@ -136,4 +136,18 @@ def test_perf_thins_points_above_the_limit(monkeypatch: pytest.MonkeyPatch) -> N
     assert d["throughput"]["ops"] == 400
     markers = lat_svg.count("<circle") + lat_svg.count("<path") + lat_svg.count('width="5.6"')
     assert 40 <= markers <= 70  # about 50 points plus legend markers
-    assert "50 shown" in lat_svg
+    assert "of 400 points drawn" in lat_svg
+
+
+def test_perf_figures_say_how_the_latency_plot_was_thinned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import jepsy.checkers.perf as perf_mod
+
+    h = run_history(400)
+    assert perf_mod.perf_figures(h).thinning == ""  # below the limit: every point drawn
+    monkeypatch.setattr(perf_mod, "MAX_POINTS", 50)
+    fig = perf_mod.perf_figures(perf_mod.perf_data(h))
+    drawn, _, rest = fig.thinning.partition(" ")
+    assert int(drawn) <= 50 and rest.startswith("of 400 points drawn (overlapping points merged")
+    assert fig.details == perf_mod.perf_plots(h)[2]

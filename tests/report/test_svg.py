@@ -41,3 +41,23 @@ def test_plot_is_well_formed_with_series_bands_and_escaped_labels() -> None:
 
 def test_empty_plot_renders() -> None:
     ET.fromstring(Plot(title="empty").render())
+
+
+def test_many_points_are_merged_where_they_overlap_and_outliers_stay() -> None:
+    import random
+
+    rng = random.Random(3)
+    cloud = [(rng.uniform(0, 10), rng.uniform(1, 2)) for _ in range(10_000)]
+    p = Plot(log_y=True, max_points=2_000)
+    p.points("read ok", [*cloud[:5000], (5.0, 5000.0), *cloud[5000:]], color="#123")
+    svg = p.render()
+    root = ET.fromstring(svg)
+    cys = [float(c.get("cy") or 0) for c in root.iter(f"{NS}circle")]
+    assert p.drawn == len(cys) - 1 <= 2_000  # one circle is the legend's
+    assert p.thinning == f"{p.drawn} of 10001 points drawn (overlapping points merged)"
+    assert p.thinning in svg
+    assert min(cys) < 80  # the 5 s outlier near the top is still there
+    small = Plot(max_points=2_000)
+    small.points("x", cloud[:100], color="#123")
+    small.render()
+    assert (small.drawn, small.thinning) == (100, "")
