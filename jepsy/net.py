@@ -14,7 +14,9 @@ chain) and nothing else; healing twice is harmless.  Only member<->member
 traffic is dropped: the control node (clients, the nemesis itself) keeps
 reaching every node, as in Jepsen.  Each node gets its whole rule set in one
 ``iptables-restore --noflush`` call, and nodes are handled concurrently, so
-partitioning or healing 5 namespaces takes a few tens of milliseconds.
+partitioning or healing 5 namespaces takes a few tens of milliseconds
+(``bench/cluster_ops.py``: partition ≈ 30 ms, heal ≈ 70 ms on a loaded 2-core
+machine).
 
 :func:`verify_connectivity` checks with real TCP connects from inside the
 nodes that a grudge (or, after a heal, full connectivity) is in force: a
@@ -40,8 +42,9 @@ By example::
 
 and, against a cluster::
 
-    partition(remote, majorities_ring(remote.nodes(), random.Random(1)))
-    verify_connectivity(remote, grudge)
+    grudge = majorities_ring(remote.nodes(), random.Random(1))
+    partition(remote, grudge)
+    verify_connectivity(remote, grudge)   # TCP connects: blocked across, open within
     heal(remote)
     verify_connectivity(remote)        # raises ConnectivityError if a link is still cut
 """
