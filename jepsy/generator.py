@@ -1538,6 +1538,43 @@ _mk_Reserve = _maker(_Reserve)
 _mk_FlipFlop = _maker(_FlipFlop)
 
 
+# Wrappers whose ``update`` only passes the event to one child and returns
+# itself when the child does (attribute of that child), and the ones that do
+# the same over a tuple of children.
+_ONE_CHILD: Final[dict[type, str]] = {
+    _OnThreads: "gen",
+    _Limit: "gen",
+    _Repeat: "gen",
+    _Delay: "gen",
+    _TimeLimit: "gen",
+    _Map: "gen",
+    _Filter: "gen",
+    _Synchronize: "gen",
+    _Cycle: "cur",
+    _Seq: "head",
+}
+_ALL_CHILDREN: Final[dict[type, str]] = {_Mix: "gens", _Any: "gens"}
+
+
+def _ignores_events(g: Generator | None, depth: int = 0) -> bool:
+    """True when ``g.update(test, ctx, event)`` is sure to return ``g`` itself for
+    any event (every generator that would see it ignores events), so an
+    interpreter may skip the call and the context it would build for it."""
+    while g is not None:
+        cls = type(g)
+        if cls.update is _ignore_event:
+            return True
+        attr = _ONE_CHILD.get(cls)
+        if attr is not None:
+            g = getattr(g, attr)
+            continue
+        attr = _ALL_CHILDREN.get(cls)
+        if attr is not None and depth < 8:
+            return all(_ignores_events(c, depth + 1) for c in getattr(g, attr))
+        return False
+    return True
+
+
 # ---------------------------------------------------------------------------
 # the thread-free interpreter
 

@@ -70,6 +70,7 @@ from jepsy.generator import (
     GeneratorError,
     Log,
     Sleep,
+    _ignores_events,
     _mkctx,
     _mkop,
     lift,
@@ -373,8 +374,10 @@ class _Runner:
                     c = st.counts[op.f] = [0, 0, 0]
                 c[_TYPE_SLOT[op.type]] += 1
         ph = self.phase
-        if ph is not None and ph.gen is not None:
-            ph.gen = ph.gen.update(self.test, self.ctx(op.time), op)
+        if ph is not None:
+            g = ph.gen
+            if g is not None and not _ignores_events(g):
+                ph.gen = g.update(self.test, self.ctx(op.time), op)
         return op
 
     def _retire(self, w: _Worker) -> None:

@@ -25,6 +25,7 @@ from jepsy.generator import (
     GeneratorError,
     Log,
     Sleep,
+    _ignores_events,
     simulate,
 )
 from jepsy.history import NEMESIS, History, Op
@@ -642,3 +643,53 @@ def test_context_built_by_hand_like_the_runner() -> None:
     assert ctx.thread_of(5) == 0 and ctx.thread_of(0) is None
     pending = gen.nemesis(W).op(TEST, ctx.busy(NEMESIS))
     assert pending is not None and pending[0] is PENDING
+
+
+class _CheckIgnores:
+    """Wraps a generator; on every event asserts that a generator the runner
+    would skip (``_ignores_events``) really returns itself from ``update``."""
+
+    def __init__(self, g: Any) -> None:
+        self.g = g
+        self.skippable = 0
+
+    def op(self, test: Any, ctx: Context) -> Any:
+        r = self.g.op(test, ctx)
+        if r is None or r[0] is PENDING:
+            return None if r is None else (PENDING, self)
+        return (r[0], None if r[1] is None else self._with(r[1]))
+
+    def _with(self, g: Any) -> _CheckIgnores:
+        c = _CheckIgnores(g)
+        c.skippable = self.skippable
+        return c
+
+    def update(self, test: Any, ctx: Context, event: Op) -> Any:
+        skip = _ignores_events(self.g)
+        g2 = self.g.update(test, ctx, event)
+        if skip:
+            assert g2 is self.g, f"{self.g!r} changed on {event!r}"
+            self.skippable += 1
+        return None if g2 is None else self if g2 is self.g else self._with(g2)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+)
+@given(g=gens, seed=st.integers(0, 2**16), conc=st.integers(1, 4))
+def test_generators_said_to_ignore_events_return_themselves(g: Any, seed: int, conc: int) -> None:
+    c = _CheckIgnores(gen.time_limit(5, gen.limit(30, g[1]())))
+    simulate(c, concurrency=conc, seed=seed, max_events=200)
+
+
+def test_ignores_events_for_the_usual_stacks() -> None:
+    from jepsy.workloads.register import IndependentRegisters
+
+    nem = gen.nemesis(gen.cycle([gen.sleep(5), {"f": "start"}, gen.sleep(5), {"f": "stop"}]))
+    assert _ignores_events(gen.clients(IndependentRegisters()))
+    assert _ignores_events(gen.any_(gen.clients(gen.stagger(0.1, gen.mix([R, W]))), nem))
+    assert not _ignores_events(gen.clients(gen.until_ok(R)))
+    assert not _ignores_events(gen.any_(gen.clients(gen.each_thread(R)), nem))
