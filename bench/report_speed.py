@@ -45,13 +45,17 @@ STEPS = ("perf", "timeline", "report")
 NEMESIS_EVERY_S = 2.0
 
 
-def generate(n_ops: int, *, keys: int = 40, threads: int = 10, seed: int = 7) -> History:
+def generate(
+    n_ops: int, *, keys: int = 40, threads: int = 10, seed: int = 7, stale: int = 0
+) -> History:
     """About ``n_ops`` ops of a linearizable independent CAS-register run.
 
     Every op takes effect at its completion (a moment inside its invoke..
     completion window), so the history is linearizable by construction;
     ``info`` ops take effect or not at random.  A partition starts and
-    stops every couple of seconds (Jepsen style: invoke, then info)."""
+    stops every couple of seconds (Jepsen style: invoke, then info).
+    ``stale``: that many keys get one impossible read (of a value never
+    written) late in the run, so the report draws linearizability failures."""
     rng = random.Random(seed)
     ops: list[Op] = []
     state: dict[int, int | None] = {}
@@ -108,7 +112,10 @@ def generate(n_ops: int, *, keys: int = 40, threads: int = 10, seed: int = 7) ->
             proc[th] = p + threads
             continue
         cur = state.get(k)
-        if inv.f == "read":
+        if inv.f == "read" and k < stale and len(ops) > n_ops * 0.8:
+            stale = min(stale, k)  # one impossible read per key
+            add(process=p, type="ok", f="read", value=[k, 99], node=inv.node)
+        elif inv.f == "read":
             add(process=p, type="ok", f="read", value=[k, cur], node=inv.node)
         elif inv.f == "write":
             state[k] = v
@@ -121,7 +128,7 @@ def generate(n_ops: int, *, keys: int = 40, threads: int = 10, seed: int = 7) ->
     return History(ops)
 
 
-def build_run(d: Path, n_ops: int) -> None:
+def build_run(d: Path, n_ops: int, *, stale: int = 0) -> None:
     """A run directory like ``jepsy test --workload register`` leaves."""
     from jepsy.checkers import compose
     from jepsy.checkers.core import safe_check
@@ -129,7 +136,7 @@ def build_run(d: Path, n_ops: int) -> None:
     from jepsy.checkers.stats import stats
     from jepsy.core import noop_test
 
-    h = generate(n_ops)
+    h = generate(n_ops, stale=stale)
     write_jsonl(h, d / "history.jsonl")
     plot = {
         "nemeses": [
@@ -209,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ops", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--invalid",
+        type=int,
+        default=0,
+        metavar="KEYS",
+        help="plant impossible reads in this many keys (the report then draws failures)",
+    )
     ap.add_argument("--keep", help="build the run directory here and keep it")
     ap.add_argument("--dir", help="use this existing run directory (no build)")
     ap.add_argument("--profile", choices=STEPS, help="cProfile one step (stderr)")
@@ -225,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             d = Path(args.keep) if args.keep else Path(tmp) / "run"
             d.mkdir(parents=True, exist_ok=True)
             t0 = time.perf_counter()
-            build_run(d, args.ops)
+            build_run(d, args.ops, stale=args.invalid)
             n = (d / "history.jsonl").read_bytes().count(b"\n")
             size = (d / "history.jsonl").stat().st_size / 1e6
             print(f"built {d}: {n} ops, {size:.1f} MB in {time.perf_counter() - t0:.1f} s")

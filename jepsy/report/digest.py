@@ -255,19 +255,18 @@ def digest_of(history: History) -> HistoryDigest:
     outcomes: dict[tuple[str, str], int] = {}
     procs: set[Any] = set()
     clients = 0
+    events: list[NemesisEvent] = []
     for op in history:
-        if op.is_client:
+        p = op.process
+        if type(p) is int or op.is_client:
             clients += 1
-            procs.add(op.process)
+            procs.add(p)
+        elif len(events) < MAX_EVENTS:
+            events.append(NemesisEvent(op.time, op.type, str(op.f), op.value, op.error))
     for inv, comp in history.pairs():
-        if inv.is_client:
+        if type(inv.process) is int or inv.is_client:
             key = (str(inv.f), "info" if comp is None else comp.type)
             outcomes[key] = outcomes.get(key, 0) + 1
-    events = [
-        NemesisEvent(op.time, op.type, str(op.f), op.value, op.error)
-        for op in history
-        if not op.is_client
-    ][:MAX_EVENTS]
     return HistoryDigest(
         op_count=len(history),
         client_op_count=clients,

@@ -163,19 +163,23 @@ def _bars(
             centre = pairs[fail_i][0].time if fail_i in pairs else (lo + hi) / 2
             unwrap = key is not None
             cands: list[tuple[Op, Op | None]] = list(pairs.values())
-            for inv, comp in history.pairs():
-                if not inv.is_client or inv.index in pairs:
+            same: dict[tuple[type, Any], bool] = {}  # key value -> _same_key(it, key)
+            for inv, comp in history.pairs():  # the cheap tests first: this sees every op
+                if inv.time > hi or inv.index in pairs:
                     continue
-                if comp is not None and comp.is_fail:
+                if type(inv.process) is not int and not inv.is_client:
                     continue
-                if unwrap and not (
-                    isinstance(inv.value, list | tuple)
-                    and len(inv.value) == 2
-                    and _same_key(inv.value[0], key)
-                ):
+                if comp is not None and comp.type == "fail":
                     continue
-                if inv.time <= hi:
-                    cands.append((inv, comp))
+                if unwrap:
+                    v = inv.value
+                    if not (
+                        isinstance(v, list | tuple)
+                        and len(v) == 2
+                        and _same_key_memo(v[0], key, same)
+                    ):
+                        continue
+                cands.append((inv, comp))
             named_set = set(pairs)
 
             def rank(p: tuple[Op, Op | None]) -> tuple[int, float]:
@@ -226,6 +230,18 @@ def _same_key(a: Any, b: Any) -> bool:
     if a == b:
         return True
     return str(a) == str(b) or _j(a) == str(b)
+
+
+def _same_key_memo(a: Any, b: Any, memo: dict[tuple[type, Any], bool]) -> bool:
+    """:func:`_same_key`, remembered per value of ``a`` (a history has few keys)."""
+    k = (type(a), a)
+    try:
+        hit = memo.get(k)
+    except TypeError:  # an unhashable key value
+        return _same_key(a, b)
+    if hit is None:
+        hit = memo[k] = _same_key(a, b)
+    return hit
 
 
 _FILL = {"ok": "#cfe8c9", "info": "#ffe2b3", "fail": "#eeeeee", "pending": "#e6e6e6"}
