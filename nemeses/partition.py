@@ -186,11 +186,23 @@ class PartitionNemesis:
         return "PartitionNemesis()"
 
 
-def partition_targets(targets: Sequence[str] | None) -> list[str]:
-    """The partition strategies among ``targets`` (default: Jepsen's usual
-    ``one, majority, majorities-ring``... every strategy but ``primaries``)."""
+_MIN_NODES = {"minority-third": 4, "majorities-ring": 4, "bridge": 3}
+
+
+def partition_targets(
+    targets: Sequence[str] | None, *, nodes: Sequence[str] | None = None
+) -> list[str]:
+    """The partition strategies among ``targets``.
+
+    The default is every strategy but ``primaries`` that fits the number of
+    ``nodes`` (3 nodes leave out ``minority-third`` and ``majorities-ring``);
+    targets named explicitly are kept as given and checked by
+    :func:`check_targets`."""
     if targets is None:
-        return [t for t in net.PARTITION_STRATEGIES if t != "primaries"]
+        n = len(nodes) if nodes is not None else 5
+        return [
+            t for t in net.PARTITION_STRATEGIES if t != "primaries" and n >= _MIN_NODES.get(t, 2)
+        ]
     return [t for t in targets if t in net.PARTITION_STRATEGIES]
 
 
@@ -203,7 +215,7 @@ def check_targets(targets: Sequence[str], *, db: DB | None, nodes: Sequence[str]
                 f"partition target 'primaries' needs a DB that reports its primaries; "
                 f"{db!r} does not (hint: implement jepsy.db.HasPrimaries or drop the target)"
             )
-        need = {"minority-third": 4, "majorities-ring": 4, "bridge": 3}.get(t, 2)
+        need = _MIN_NODES.get(t, 2)
         if n < need:
             raise ConfigError(
                 f"partition target {t!r} needs at least {need} nodes; the test has {n}"
@@ -221,7 +233,7 @@ def package(
 ) -> Package:
     """Partition every ``interval`` seconds with a strategy drawn from
     ``targets``, heal ``interval`` seconds later; heal at the end."""
-    strategies = partition_targets(targets)
+    strategies = partition_targets(targets, nodes=nodes)
     if not strategies:
         raise ConfigError(
             f"partition: none of the targets {list(targets or [])} is a partition strategy; "

@@ -199,3 +199,15 @@ def test_combined_faults_toggle_together_after_a_healthy_interval() -> None:
     assert sorted(inv[:2]) == [(4, "kill"), (4, "start-partition")]
     assert sorted(inv[2:4]) == [(8, "start"), (8, "stop-partition")]
     assert "RandomOp('start-partition'" in repr(pkg.generator)
+
+
+def test_default_partition_targets_fit_three_nodes() -> None:
+    from jepsy.nemeses.partition import partition_targets
+
+    three = partition_targets(None, nodes=["n1", "n2", "n3"])
+    assert "minority-third" not in three and "majorities-ring" not in three
+    assert {"one", "halves", "majority", "bridge"} <= set(three)
+    assert "majorities-ring" in partition_targets(None, nodes=[f"n{i}" for i in range(5)])
+    # a three-node package with default targets builds (it raised ConfigError before)
+    pkg = combined.package(["partition"], nodes=["n1", "n2", "n3"])
+    assert pkg.generator is not None
