@@ -9,6 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jepsy.report.digest as digest_mod
+from jepsy.checkers.perf import perf_data
+from jepsy.checkers.stats import stats
+from jepsy.core import noop_test
 from jepsy.errors import HistoryError
 from jepsy.history import History, read_history, write_history
 from jepsy.report.digest import HistoryDigest, digest_of, read_digest
@@ -67,6 +70,9 @@ def test_fast_digest_matches_the_reader(tmp_path: Path, monkeypatch: pytest.Monk
     slow = digest_of(read_history(p))
     assert slow.by_f["read"]["info_count"] >= 1 and slow.nemesis_count == 4
     assert slow.process_count > 3 and slow.client_op_count == 60
+    h = read_history(p)
+    assert slow.by_f == stats().check(noop_test(), h, {}).details["by_f"]
+    assert slow.perf == perf_data(h)
     monkeypatch.setattr(digest_mod, "read_history", None)  # the fast path alone
     assert norm(read_digest(p)) == norm(slow)
     monkeypatch.setattr(digest_mod, "CHUNK", 50)  # many chunks, boundaries everywhere

@@ -189,6 +189,50 @@ def test_linear_failure_picture_present(tmp_path: Path) -> None:
     assert "States the system could have been in" in page or "Reason" in page
 
 
+def test_ops_are_read_only_for_linearizability_pictures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jepsy.report.html as html_mod
+
+    reads: list[Path] = []
+    real = html_mod.read_history
+
+    def counting(p: Path) -> History:
+        reads.append(p)
+        return real(p)
+
+    monkeypatch.setattr(html_mod, "read_history", counting)
+    valid = make_run(
+        tmp_path / "valid", history=hostile_history(evil_f=False).filter(lambda op: op.f != "read")
+    )
+    page = render_report(valid)
+    assert reads == [] and "Cannot linearize" not in page
+    assert "Performance" in page and "by f" in page
+    invalid = make_run(tmp_path / "invalid", history=hostile_history(evil_f=False))
+    assert "Cannot linearize" in render_report(invalid)
+    assert reads == [invalid / "history.jsonl"]
+
+
+def test_thinned_latency_plot_says_so_on_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jepsy.checkers.perf as perf_mod
+
+    ms = 1_000_000
+    ds: list[dict[str, Any]] = []
+    for i in range(300):
+        ds.append({"process": 0, "type": "invoke", "f": "read", "time": i * 10 * ms})
+        ds.append(
+            {"process": 0, "type": "ok", "f": "read", "value": i, "time": (i * 10 + i % 7) * ms}
+        )
+    run = make_run(tmp_path / "run", history=History.from_dicts(ds))
+    assert "points drawn" not in render_report(run)
+    monkeypatch.setattr(perf_mod, "MAX_POINTS", 40)
+    t = assert_safe(render_report(run))
+    text = "".join(t.text)
+    assert "Latency plot: " in text and "of 300 points drawn (overlapping points merged" in text
+
+
 def test_report_without_results_or_history(tmp_path: Path) -> None:
     page = write_report(tmp_path).read_text()
     assert_safe(page)
