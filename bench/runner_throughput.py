@@ -4,12 +4,18 @@ For each concurrency (1, 10, 100 by default) a fresh subprocess runs the
 ``register`` workload on the memory DB for ``--seconds`` (20 by default),
 with no rate limit and no checking, and prints one line:
 
-    concurrency=10 ops/s=... events/s=... rss_start_mb=... rss_end_mb=... peak_rss_mb=...
+    concurrency=10 ops/s=... events/s=... ops/cpu_s=... cpu_s=... sys_s=... csw/op=...
+        wall_s=... rss_start_mb=... rss_end_mb=... peak_rss_mb=... load=...
 
-``ops/s`` counts completed operations (one invoke + one completion each);
-``events/s`` counts history lines.  ``rss_start``/``rss_end`` are sampled
-at 10 % and at the end of the run: flat memory shows the history streams to
-disk instead of growing in RAM.  Run::
+``ops/s`` counts completed operations (one invoke + one completion each)
+per wall-clock second; ``events/s`` counts history lines.  The machine is
+often shared, so wall-clock figures depend on the load: ``ops/cpu_s`` is
+completed ops per CPU-second of the jepsy process (all its threads, user +
+system), ``sys_s`` the system part, ``csw/op`` context switches per op
+(thread hand-offs), ``load`` the 1-minute load average when the run ended.
+``rss_start``/``rss_end`` are sampled at 10 % and at the end of the run:
+flat memory shows the history streams to disk instead of growing in RAM.
+Run::
 
     python bench/runner_throughput.py                 # 3 x 20 s
     python bench/runner_throughput.py --seconds 5 --concurrency 10
