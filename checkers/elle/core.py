@@ -24,12 +24,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import networkx as nx
 
 from jepsy.checkers.core import Result
 from jepsy.history import History, Op
+
+if TYPE_CHECKING:
+    from jepsy.core import Test
 
 MOP_ALIASES = {
     "r": "r",
@@ -539,3 +542,43 @@ def build_result(
     if problems:
         return Result(valid="unknown", details=details, error="some transactions were malformed")
     return Result(valid=True, details=details)
+
+
+@dataclass(frozen=True)
+class ElleChecker:
+    """The shared shell of the Elle checkers: collect transactions, let the
+    subclass infer dependencies (``infer``), add real-time/process edges when
+    the models ask for them, search and classify cycles."""
+
+    consistency_models: tuple[str, ...] = ("serializable",)
+    time_limit: float = 30.0
+    f: str = "txn"
+
+    NAME: ClassVar[str] = "elle"
+    ALLOWED: ClassVar[frozenset[str]] = frozenset()
+
+    def __repr__(self) -> str:
+        return f"{self.NAME}(consistency_models={self.consistency_models!r})"
+
+    def infer(self, txns: Sequence[Txn]) -> tuple[DepGraph, dict[str, list[dict[str, Any]]]]:
+        """The dependency graph and the non-cycle anomalies found on the way."""
+        raise NotImplementedError
+
+    def check(self, test: Test, history: History, opts: Mapping[str, Any]) -> Result:
+        prohibited, extra = prohibited_anomalies(self.consistency_models)
+        txns, problems = collect_txns(history, allowed=self.ALLOWED, f=self.f)
+        graph, direct = self.infer(txns)
+        if "realtime" in extra:
+            add_realtime_edges(graph, [t for t in txns if t.type != "fail"])
+        if "process" in extra:
+            add_process_edges(graph, txns)
+        return build_result(
+            txns=txns,
+            graph=graph,
+            direct=direct,
+            prohibited=prohibited,
+            extra_kinds=extra,
+            models=self.consistency_models,
+            time_limit=float(opts.get("time_limit") or self.time_limit),
+            problems=problems,
+        )

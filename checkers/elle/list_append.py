@@ -30,24 +30,16 @@ By example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
-from jepsy.checkers.core import Result
 from jepsy.checkers.elle.core import (
     DepGraph,
+    ElleChecker,
     Txn,
-    add_process_edges,
-    add_realtime_edges,
-    build_result,
-    collect_txns,
     prohibited_anomalies,
 )
-
-if TYPE_CHECKING:
-    from jepsy.core import Test
-    from jepsy.history import History
 
 _ALLOWED = frozenset({"append", "r"})
 
@@ -94,20 +86,14 @@ def _internal(t: Txn) -> list[dict[str, Any]]:
     return out
 
 
-@dataclass(frozen=True)
-class ListAppendChecker:
+@dataclass(frozen=True, repr=False)
+class ListAppendChecker(ElleChecker):
     """Checks list-append transaction histories; see the module docstring."""
 
-    consistency_models: tuple[str, ...] = ("serializable",)
-    time_limit: float = 30.0
-    f: str = "txn"
+    NAME: ClassVar[str] = "list_append"
+    ALLOWED: ClassVar[frozenset[str]] = _ALLOWED
 
-    def __repr__(self) -> str:
-        return f"list_append(consistency_models={self.consistency_models!r})"
-
-    def check(self, test: Test, history: History, opts: Mapping[str, Any]) -> Result:
-        prohibited, extra = prohibited_anomalies(self.consistency_models)
-        txns, problems = collect_txns(history, allowed=_ALLOWED, f=self.f)
+    def infer(self, txns: Sequence[Txn]) -> tuple[DepGraph, dict[str, list[dict[str, Any]]]]:
         direct: dict[str, list[dict[str, Any]]] = {
             "internal": [],
             "G1a": [],
@@ -230,21 +216,7 @@ class ListAppendChecker:
                     w2 = writer.get((k, nv))
                     if w2 is not None and w2.type != "fail":
                         graph.add(t, w2, "rw", {"key": k, "value": nv, "read": list(r)})
-        if "realtime" in extra:
-            add_realtime_edges(graph, [t for t in txns if t.type != "fail"])
-        if "process" in extra:
-            add_process_edges(graph, txns)
-        limit = float(opts.get("time_limit") or self.time_limit)
-        return build_result(
-            txns=txns,
-            graph=graph,
-            direct=direct,
-            prohibited=prohibited,
-            extra_kinds=extra,
-            models=self.consistency_models,
-            time_limit=limit,
-            problems=problems,
-        )
+        return graph, direct
 
 
 def list_append(

@@ -28,43 +28,29 @@ By example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
-from jepsy.checkers.core import Result
 from jepsy.checkers.elle.core import (
     DepGraph,
+    ElleChecker,
     Txn,
-    add_process_edges,
-    add_realtime_edges,
-    build_result,
-    collect_txns,
     prohibited_anomalies,
 )
-
-if TYPE_CHECKING:
-    from jepsy.core import Test
-    from jepsy.history import History
 
 _ALLOWED = frozenset({"w", "r"})
 _MAX_INITIAL_RW_EDGES = 200_000
 
 
-@dataclass(frozen=True)
-class RWRegisterChecker:
+@dataclass(frozen=True, repr=False)
+class RWRegisterChecker(ElleChecker):
     """Checks read/write register transaction histories; see the module docstring."""
 
-    consistency_models: tuple[str, ...] = ("serializable",)
-    time_limit: float = 30.0
-    f: str = "txn"
+    NAME: ClassVar[str] = "rw_register"
+    ALLOWED: ClassVar[frozenset[str]] = _ALLOWED
 
-    def __repr__(self) -> str:
-        return f"rw_register(consistency_models={self.consistency_models!r})"
-
-    def check(self, test: Test, history: History, opts: Mapping[str, Any]) -> Result:
-        prohibited, extra = prohibited_anomalies(self.consistency_models)
-        txns, problems = collect_txns(history, allowed=_ALLOWED, f=self.f)
+    def infer(self, txns: Sequence[Txn]) -> tuple[DepGraph, dict[str, list[dict[str, Any]]]]:
         direct: dict[str, list[dict[str, Any]]] = {
             "internal": [],
             "G1a": [],
@@ -184,21 +170,7 @@ class RWRegisterChecker:
                     vw = final_write.get((w.id, k))
                     graph.add(r, w, "rw", {"key": k, "value": vw, "read": None})
                     budget -= 1
-        if "realtime" in extra:
-            add_realtime_edges(graph, [t for t in txns if t.type != "fail"])
-        if "process" in extra:
-            add_process_edges(graph, txns)
-        limit = float(opts.get("time_limit") or self.time_limit)
-        return build_result(
-            txns=txns,
-            graph=graph,
-            direct=direct,
-            prohibited=prohibited,
-            extra_kinds=extra,
-            models=self.consistency_models,
-            time_limit=limit,
-            problems=problems,
-        )
+        return graph, direct
 
 
 def rw_register(
