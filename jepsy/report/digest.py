@@ -166,9 +166,11 @@ def _digest_dicts(chunks: Iterable[list[Any]]) -> HistoryDigest:
     nemesis: list[tuple[int, str, str]] = []
     events: list[NemesisEvent] = []
     procs: set[int] = set()
-    count = clients = 0
-    end: int | None = None
+    count = 0
+    end = -(1 << 64)  # below any time; 0 when there are no ops
+    pop = open_.pop
     for chunk in chunks:
+        count += len(chunk)
         for d in chunk:
             if type(d) is not dict:
                 raise _Irregular("not an object")
@@ -186,11 +188,9 @@ def _digest_dicts(chunks: Iterable[list[Any]]) -> HistoryDigest:
                 raise _Irregular("index")
             if type(f) is not str or type(typ) is not str:
                 raise _Irregular("f or type")
-            count += 1
-            if end is None or tm > end:
+            if tm > end:
                 end = tm
             if type(p) is int:
-                clients += 1
                 if typ == "invoke":
                     if p in open_:
                         raise _Irregular("invoked twice")
@@ -199,7 +199,7 @@ def _digest_dicts(chunks: Iterable[list[Any]]) -> HistoryDigest:
                     continue
                 if typ not in _COMPLETIONS:
                     raise _Irregular("type")
-                inv = open_.pop(p, None)
+                inv = pop(p, None)
                 if inv is None or inv[0] != f:
                     raise _Irregular("completion without its invocation")
                 key = (f, typ)
@@ -222,10 +222,10 @@ def _digest_dicts(chunks: Iterable[list[Any]]) -> HistoryDigest:
         outcomes[(f, "info")] = outcomes.get((f, "info"), 0) + 1
     return HistoryDigest(
         op_count=count,
-        client_op_count=clients,
+        client_op_count=count - len(nemesis),
         process_count=len(procs),
         by_f=_by_f(outcomes),
-        perf=PerfData(lat, nemesis, 0 if end is None else end),
+        perf=PerfData(lat, nemesis, end if count else 0),
         nemesis_events=events,
     )
 
