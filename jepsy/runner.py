@@ -330,6 +330,7 @@ class _Runner:
             {t: w.process for t, w in self.workers.items()}
         )
         self._ctx: Context | None = None
+        self._inert: Generator | None = None  # last generator known to ignore events
         self.opened: list[Client] = []
         self.setup_client: Client | None = None
 
@@ -376,8 +377,11 @@ class _Runner:
         ph = self.phase
         if ph is not None:
             g = ph.gen
-            if g is not None and not _ignores_events(g):
-                ph.gen = g.update(self.test, self.ctx(op.time), op)
+            if g is not None and g is not self._inert:
+                if _ignores_events(g):
+                    self._inert = g  # the same generator usually sees the next event too
+                else:
+                    ph.gen = g.update(self.test, self.ctx(op.time), op)
         return op
 
     def _retire(self, w: _Worker) -> None:
