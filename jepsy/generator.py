@@ -84,6 +84,10 @@ while nothing changed.
    ``ctx = ctx.retire(thread, concurrency=concurrency)`` (the thread goes on
    as process ``process + concurrency``).  The nemesis process never changes.
 
+An ``update`` that is sure to return the generator itself (every generator
+that would see the event ignores events, see ``_ignores_events``) may be
+skipped together with the context it would need; the runner does that.
+
 Semantics decided here
 ----------------------
 
