@@ -137,7 +137,12 @@ def _decoded(data: bytes) -> Iterator[list[Any]]:
             try:
                 torn = _loads(tail)
             except ValueError:
-                torn = None
+                # orjson rejects NaN/Infinity, which the reader's decoder
+                # accepts: only a tail neither decodes is torn.
+                try:
+                    torn = json.loads(tail)
+                except ValueError:
+                    torn = None
             if type(torn) is not dict:  # torn: the reader drops it too
                 chunk = head
         if last and chunk.endswith(b"\n"):

@@ -160,3 +160,16 @@ def test_any_history_file_digests_as_the_reader_reads_it(
     except HistoryError as e:
         got = str(e)
     assert got == want
+
+
+def test_unterminated_last_line_with_nan_is_not_taken_for_torn(tmp_path: Path) -> None:
+    """orjson rejects NaN where the reader's decoder accepts it: a last line
+    without its newline holding NaN is a bad op, not a torn write."""
+    p = tmp_path / "history.jsonl"
+    p.write_text('{"process":0,"type":"invoke","f":"read"}\n{"process":NaN,"type":"ok","f":"read"}')
+    with pytest.raises(HistoryError) as reader:
+        read_history(p)
+    with pytest.raises(HistoryError) as dig:
+        read_digest(p)
+    assert str(dig.value) == str(reader.value)
+    assert "got nan" in str(dig.value)
