@@ -693,3 +693,30 @@ def test_ignores_events_for_the_usual_stacks() -> None:
     assert _ignores_events(gen.any_(gen.clients(gen.stagger(0.1, gen.mix([R, W]))), nem))
     assert not _ignores_events(gen.clients(gen.until_ok(R)))
     assert not _ignores_events(gen.any_(gen.clients(gen.each_thread(R)), nem))
+
+
+def test_fast_constructors_match_the_dataclasses() -> None:
+    import dataclasses
+
+    from jepsy.generator import _mkctx, _mkop
+
+    # _mkop takes Op's fields positionally, in this order.
+    names = ["index", "time", "process", "type", "f", "value", "node", "error", "extra"]
+    assert [f.name for f in dataclasses.fields(Op)] == names
+    kw: dict[str, Any] = dict(
+        index=3, time=4, process=1, type="ok", f="read", value=[1, 2], node="n1", error="e"
+    )
+    kw["extra"] = {"x": 1}
+    assert _mkop(*kw.values()) == Op(**kw)
+    rng = random.Random(1)
+    ctx = _mkctx(5, frozenset({0}), {0: 0}, rng, None)
+    assert ctx == Context(time=5, free_threads=frozenset({0}), workers={0: 0}, rng=rng)
+    assert repr(ctx) == repr(Context(time=5, free_threads=frozenset({0}), workers={0: 0}, rng=rng))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.time = 1  # type: ignore[misc]
+    g = gen.clients(gen.stagger(0.1, gen.repeat(R)))
+    r = g.op(TEST, Context.initial(2))
+    assert r is not None and r[1] is not None
+    assert repr(r[1]) == repr(g)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r[1].gen = g  # type: ignore[attr-defined]
