@@ -31,10 +31,17 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _builtin(fn: object) -> bool:
+    """Declared inside jepsy (not an example or plugin registered at run time)."""
+    return str(getattr(fn, "__module__", "")).startswith("jepsy.")
+
+
 def render() -> str:
-    """The whole of docs/workloads.md."""
-    wls = workloads()
-    sts = suites()
+    """The whole of docs/workloads.md: the built-in workloads and suites only
+    (examples and plugins register theirs when imported; they are not ours
+    to document here)."""
+    wls = {n: w for n, w in workloads().items() if _builtin(w.generator)}
+    sts = {n: s for n, s in suites().items() if _builtin(s.make_db)}
     out = [HEADER]
     out.append("## Support matrix\n")
     names = list(wls)

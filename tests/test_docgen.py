@@ -18,3 +18,16 @@ def test_every_workload_and_suite_is_documented() -> None:
         assert f"### `{name}`" in text
     for name in ("memory", "etcd"):
         assert f"### `{name}`" in text
+
+
+def test_examples_registered_at_run_time_do_not_change_the_page() -> None:
+    import sys
+
+    before = render()
+    sys.path.insert(0, str(ROOT / "examples" / "own-system"))
+    try:
+        import jepsy_kv  # noqa: F401  (registers the own-kv suite)
+    finally:
+        sys.path.remove(str(ROOT / "examples" / "own-system"))
+    assert render() == before
+    assert "own-kv" not in before
