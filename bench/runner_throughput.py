@@ -13,6 +13,10 @@ often shared, so wall-clock figures depend on the load: ``ops/cpu_s`` is
 completed ops per CPU-second of the jepsy process (all its threads, user +
 system), ``sys_s`` the system part, ``csw/op`` context switches per op
 (thread hand-offs), ``load`` the 1-minute load average when the run ended.
+Runs with many threads vary: when the workers fall into a convoy on the
+runner's lock (a woken waiter owns the lock but not the GIL, so the threads
+take turns), ``csw/op`` climbs above ~1 and ops per CPU-second drop by up to
+a third; ``csw/op`` tells which case a run hit.
 ``rss_start``/``rss_end`` are sampled at 10 % and at the end of the run:
 flat memory shows the history streams to disk instead of growing in RAM.
 Run::
