@@ -60,16 +60,18 @@ By example::
 
 from __future__ import annotations
 
+import gc
+import json
 import math
 import os
 import re
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from itertools import accumulate, compress, repeat
-from operator import add, and_, eq, getitem, is_, lt, setitem, sub
+from itertools import accumulate, chain, compress, repeat
+from operator import add, and_, eq, getitem, is_, itemgetter, lt, setitem, sub
 from typing import IO, Any
 
 from jepsy import history as _history
@@ -835,6 +837,216 @@ _OPEN_M: Any = _Marker("{")
 _CLOSE_M: Any = _Marker("}")
 
 
+# -- the JSON path ------------------------------------------------------------
+#
+# A plain history is rewritten into JSON text with a few C-level str passes
+# and decoded by one orjson call; a short structural pass then turns the
+# marked JSON back into what the general parser returns.  The rewriting:
+#
+# * strings stay where they are when their text cannot be mistaken for code
+#   (no whitespace, brackets, ':' ...); otherwise they are cut out (one
+#   regular-expression split that also drops comments) and put back at the end;
+# * separators (whitespace, commas) become single commas between tokens;
+# * a keyword ``:name`` becomes the JSON string ``"\x7fname"``, a map ``{``
+#   the array ``["\x7f", ...`` (marker first, then keys and values), ``nil``
+#   ``null``; vectors and the lists around a whole history are arrays.
+#
+# Anything else (symbols, characters, sets, tags other than the Op record,
+# ratios, ``N``/``M``, ``#_``, mismatched brackets, integers JSON readers turn
+# into floats) makes the text invalid JSON or is caught by a check, and the
+# caller falls back to the parsers above, which also report every error.
+
+_JSON_MARK = "\x7f"  # raw DEL: allowed in JSON strings; refused anywhere in the input
+_JSON_WS = str.maketrans(",\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", " " * 10)
+_JSON_DIGITS = str.maketrans("123456789", "000000000")
+_JSON_LONG_NUMBER = "0" * 19  # 19 digits may exceed 64 bits: orjson would give a float
+_JSON_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+# A string body that can stay in the text: nothing the rewriting touches.
+_JSON_UNSAFE_BODY = re.compile(r"[\s,\[\](){}:;#\\]")
+_JSON_STRING_OR_COMMENT = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"|;[^\n]*')
+# JSON joins surrogate pairs (EDN does not) and \u007f would forge a marker.
+_JSON_ODD_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|007[fF])")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"not EDN: {name}")
+
+
+_json_loads: Callable[[str], Any]
+try:  # orjson is a dependency; json (with NaN/Infinity refused) is the spare
+    import orjson
+
+    _json_loads = orjson.loads
+except ImportError:  # pragma: no cover - depends on the environment
+
+    def _json_loads(s: str) -> Any:
+        return json.loads(s, parse_constant=_reject_constant)
+
+
+def _edn_as_json(text: str) -> str | None:
+    """``text`` (EDN) as JSON text in the marked form above, or None."""
+    if _JSON_MARK in text or "\x00" in text or "null" in text:
+        return None
+    bodies: list[str] | None = None  # strings cut out of the text, in order
+    if "\\" not in text and ";" not in text:
+        parts = text.split('"')
+        if not len(parts) % 2:
+            return None  # an unterminated string
+        if len(parts) > 1 and _JSON_UNSAFE_BODY.search("".join(parts[1::2])):
+            parts = []
+    else:
+        parts = []
+    if parts:
+        code = text
+    else:
+        parts = _JSON_STRING_OR_COMMENT.split(text)
+        found = parts[1::2]
+        codes = parts[0::2]
+        if None in found:  # comments: drop them
+            bodies = []
+            merged = [codes[0]]
+            for body, after in zip(found, codes[1:], strict=True):
+                if body is None:
+                    merged[-1] += " " + after
+                else:
+                    bodies.append(body)
+                    merged.append(after)
+            codes = merged
+        else:
+            bodies = found
+        code = " \x00 ".join(codes)
+        if '"' in code or "\\" in code:
+            return None  # an unterminated string or a character literal
+        if "\\" in "".join(bodies) and _JSON_ODD_ESCAPE.search("".join(bodies)):
+            return None
+    if _RECORD_TAG in code:
+        code = code.replace(_RECORD_TAG, "{")
+    if "#" in code or "::" in code:
+        return None
+    code = code.translate(_JSON_WS)
+    if "(" in code or ")" in code:
+        stripped = code.strip(" ")
+        if code.count("(") != 1 or code.count(")") != 1:
+            return None
+        if not (stripped.startswith("(") and stripped.endswith(")")):
+            return None
+        code = code.replace("(", "[").replace(")", "]")
+    if _JSON_LONG_NUMBER in code.translate(_JSON_DIGITS):
+        return None
+    # Every token now ends before a space; closers get one of their own.
+    code = "[" + code.replace("]", " ]").replace("}", " }") + " ]"
+    b = code.encode().translate(None, _JSON_NOT_BRACKET)
+    while b:  # brackets must pair up: JSON would not see {1 2] (both are arrays)
+        shorter = b.replace(b"[]", b"").replace(b"{}", b"")
+        if len(shorter) == len(b):
+            return None
+        b = shorter
+    while "  " in code:
+        code = code.replace("  ", " ")
+    code = code.replace(" ", ",")
+    if ":" in code:
+        # Every ':' must start a keyword; its name runs to the next comma.
+        if code.count(":") != code.count(",:") + code.count("[:") + code.count("{:"):
+            return None
+        if ":," in code:
+            return None  # a bare ':'
+        pieces = code.split(":")
+        pieces[1:] = map(str.replace, pieces[1:], repeat(","), repeat('",'), repeat(1))
+        code = ('"' + _JSON_MARK).join(pieces)
+    if "nil" in code:
+        code = code.replace(",nil,", ",null,").replace(",nil,", ",null,")
+        code = code.replace("[nil,", "[null,")
+    code = code.replace("[,", "[").replace(",]", "]")
+    open_map = '["' + _JSON_MARK + '",'
+    code = code.replace("{,", open_map).replace(",}", "]").replace("{", open_map)
+    if bodies is None:
+        return code
+    segs = code.split("\x00")
+    if len(segs) != len(bodies) + 1:  # pragma: no cover - one placeholder per string
+        return None
+    out: list[str] = [""] * (2 * len(bodies) + 1)
+    out[0::2] = segs
+    out[1::2] = bodies
+    return '"'.join(out)
+
+
+def _json_op_maps(text: str) -> list[dict[Any, Any]] | None:
+    """The op maps of ``text`` through the JSON rewriting, or None.
+
+    Returns exactly what the general parser would, or None when it must
+    decide (it never reports errors itself)."""
+    js = _edn_as_json(text)
+    if js is None:
+        return None
+    try:
+        top = _json_loads(js)
+    except ValueError:
+        return None
+    mark = _JSON_MARK
+    single = len(top) == 1 and type(top[0]) is list and top[0][:1] != [mark]
+    elems = top[0] if single else top
+    try:
+        if not all(map(is_, map(type, elems), repeat(list))):
+            return None
+        lens = list(map(len, elems))
+        if not all(map(and_, lens, repeat(1))):
+            return None  # not a map, or a map with an odd number of forms
+        if not all(map(eq, map(itemgetter(0), elems), repeat(mark))):
+            return None
+        flat = list(chain.from_iterable(elems))
+        types = list(map(type, flat))
+        positions = range(len(flat))
+        # Strings: keywords, the map markers and real strings, few distinct.
+        spos = list(compress(positions, map(is_, types, repeat(str))))
+        svals = list(map(flat.__getitem__, spos))
+        cache: dict[str, Any] = {}
+        for s in set(svals):
+            cache[s] = _json_str(s)
+        deque(map(setitem, repeat(flat), spos, map(cache.__getitem__, svals)), maxlen=0)
+        lpos = list(compress(positions, map(is_, types, repeat(list))))
+        for p in lpos:
+            flat[p] = _from_json(flat[p], cache)
+        ends = list(accumulate(lens))
+        starts = [0, *ends[:-1]]
+        keys = map(getitem, repeat(flat), map(slice, map(add, starts, repeat(1)), ends, repeat(2)))
+        values = map(
+            getitem, repeat(flat), map(slice, map(add, starts, repeat(2)), ends, repeat(2))
+        )
+        return list(map(dict, map(zip, keys, values)))
+    except (_Fallback, TypeError, IndexError, EdnError):
+        return None
+
+
+def _json_str(s: str) -> Any:
+    """A decoded JSON string back to EDN: keyword, map marker or string."""
+    if s[:1] != _JSON_MARK or s == _JSON_MARK:
+        return s
+    name = s[1:]
+    if not _KEYWORD_OK.match(name):
+        raise _Fallback  # a ':' glued to something else, e.g. :a[1]
+    return Keyword(name)
+
+
+def _from_json(v: list[Any], cache: dict[str, Any]) -> Any:
+    """A decoded JSON array back to EDN: a vector, or a marked map."""
+    out: list[Any] = []
+    append = out.append
+    for x in v:
+        t = type(x)
+        if t is str:
+            y = cache.get(x)
+            if y is None:
+                y = cache[x] = _json_str(x)
+            append(y)
+        elif t is list:
+            append(_from_json(x, cache))
+        else:
+            append(x)
+    if out and v[0] == _JSON_MARK and type(v[0]) is str:
+        return _make_map(out[1:], "", 0, None)
+    return out
+
+
 def read_edn_history(path: str | os.PathLike[str]) -> History:
     """Read and validate a Jepsen/Knossos EDN history file.
 
@@ -843,16 +1055,33 @@ def read_edn_history(path: str | os.PathLike[str]) -> History:
     src = os.fspath(path)
     with open(src, encoding="utf-8-sig") as fh:  # -sig: a BOM is not part of the text
         text = fh.read()
-    maps = _fast_op_maps(text)
-    if maps is not None:
-        make = _history.op_from_mapping
-        try:
-            ops = []
-            for d in maps:
-                if type(d) is not dict:
-                    raise HistoryError("not an op map")
-                ops.append(make(d, -1))
-            return _history._validated(ops, lambda i: 0, src)
-        except HistoryError:
-            pass  # the general parser below names the line
+    enabled = gc.isenabled()
+    gc.disable()  # millions of new objects, no cycles: the collector only slows this down
+    try:
+        h = _read_fast(text, src)
+    finally:
+        if enabled:
+            gc.enable()
+    if h is not None:
+        return h
     return _history.history_from_located(iter_edn_ops(text, source=src), src, text)
+
+
+def _read_fast(text: str, src: str) -> History | None:
+    """The history through the fast paths; None when the general parser must decide."""
+    maps = _json_op_maps(text)
+    if maps is None:
+        maps = _fast_op_maps(text)
+        if maps is None:
+            return None
+    if not all(map(is_, map(type, maps), repeat(dict))):
+        return None
+    # Ops without an :index are renumbered by position when one lacks it;
+    # when none has one, number them so at once (no copies later).
+    has_index = any(map(dict.__contains__, maps, repeat("index")))
+    default: Iterable[int] = repeat(-1) if has_index else range(len(maps))
+    try:
+        ops = list(map(_history.op_from_mapping, maps, default))
+        return _history._validated(ops, lambda i: 0, src)
+    except HistoryError:
+        return None  # the general parser names the line

@@ -560,6 +560,11 @@ def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn_tail: bool = True)
     )
 
 
+# 19 digits in a row may be an integer beyond 64 bits (or a long fraction).
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+
+
 def _read_jsonl_bulk(src: str, *, tolerate_torn_tail: bool) -> History | None:
     """The fast path of :func:`read_jsonl`; None when the slow path must decide."""
     with open(src, "rb") as fh:
@@ -568,6 +573,8 @@ def _read_jsonl_bulk(src: str, *, tolerate_torn_tail: bool) -> History | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    if _C_LOADS and _LONG_NUMBER in data.translate(_DIGITS_TO_ZERO):
+        return None  # orjson reads integers beyond 64 bits as floats; json is exact
     lines = text.split("\n")
     tail = lines.pop()  # "" when the file ends with a newline
     if tail.strip():

@@ -293,3 +293,196 @@ def test_fast_path_leaves_strings_alone() -> None:
 
     text = '#jepsen.history.Op{:a "x #jepsen.history.Op{ y ; z [ ( #{"}'
     assert _fast_op_maps(text) == loads_all(text) == [{"a": "x #jepsen.history.Op{ y ; z [ ( #{"}]
+
+
+# -- the JSON path: EDN rewritten to JSON and decoded at once --------------------
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down (1 is not 1.0, "a" not :a)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(map(_identical, a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(
+            _identical(k, j) and _identical(a[k], b[j]) for k, j in zip(a, b, strict=True)
+        )
+    if isinstance(a, float):
+        return repr(a) == repr(b)
+    return bool(a == b)
+
+
+def _general(text: str) -> list[Any]:
+    forms, _pos, inner = _parse_all(text)
+    return forms[0] if inner is not None else forms
+
+
+def _parse_all(text: str) -> tuple[list[Any], list[int], list[int] | None]:
+    from jepsy.edn import _parse
+
+    return _parse(text, None)
+
+
+def _agrees(text: str) -> bool:
+    """The JSON path returns what the general parser does, or refuses; True if it answered."""
+    from jepsy.edn import _json_op_maps
+
+    fast = _json_op_maps(text)
+    if fast is None:
+        return False
+    expected = _general(text)
+    assert _identical(fast, expected), (text, fast, expected)
+    return True
+
+
+_json_strings = st.lists(
+    st.sampled_from([*'ab :;,[]{}()#"\\nil\n\t\x7f\x01é', "nil", "null", "\\u", "\\ud83d"]),
+    max_size=6,
+).map("".join)
+_json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),  # big ones too: 64-bit readers turn them into floats
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _json_strings,
+    st.sampled_from(["read", "write", "cas", "x", "a/b", "nil", "null", "true", "a:b"]).map(
+        Keyword
+    ),
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),  # written as vectors too
+        st.frozensets(st.integers(-3, 3), max_size=3),
+        st.dictionaries(st.sampled_from(["k", "v", "nil"]).map(Keyword), inner, max_size=2),
+    ),
+    max_leaves=8,
+)
+_json_op_maps_st = st.lists(
+    st.dictionaries(
+        st.sampled_from(["index", "time", "type", "process", "f", "value", "node", "error"]).map(
+            Keyword
+        ),
+        _json_values,
+        max_size=6,
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _json_op_maps_st,
+    st.sampled_from(["vector", "list", "stream", "records"]),
+    st.sampled_from([" ", ", ", ",", "\n ", " ,\t", "  "]),
+    st.sampled_from(["", " ", "\n", ",\n"]),
+    st.none() | st.text(alphabet='a ";{[:', max_size=5),
+)
+def test_json_path_agrees_with_the_parser(
+    maps: list[Any], layout: str, sep: str, pad: str, comment: str | None
+) -> None:
+    forms = [
+        "{" + pad + sep.join(f"{dumps(k)} {dumps(v)}" for k, v in m.items()) + pad + "}"
+        for m in maps
+    ]
+    if layout == "records":
+        forms = ["#jepsen.history.Op" + f for f in forms]
+    body = "\n".join(forms) if comment is None else f" ;{comment}\n".join(forms)
+    text = {"vector": f"[{pad}{body}{pad}]", "list": f"({body})"}.get(layout, body)
+    _agrees(text)
+
+
+def test_json_path_reads_plain_histories() -> None:
+    """The shapes Jepsen, Knossos and jepsy write take the JSON path, exactly."""
+    texts = [
+        '{:index 0, :time 5, :type :invoke, :process 0, :f :read, :value nil, :node "n1"}\n'
+        '{:index 1, :time 9, :type :ok, :process 0, :f :read, :value [1 [2 nil]], :error "x y"}\n',
+        "[{:process 0, :type :invoke, :f :cas, :value [1 4]}\n {:process :nemesis, :type :info,"
+        " :f :start, :value nil}]",
+        "; comment\n({:type :invoke,\n :f :txn,\n :value [[:read :x nil] [:write :y 2]],\n"
+        " :process 3, :time 7686455705})",
+        '#jepsen.history.Op{:index 0, :value {:a {}, :b [], :c [nil nil nil]}, :s "q\\"\\n"}',
+        "[]",
+        "",
+        '[{:a -0, :b -0.0, :c 1e5, :d 1E-3, :e 123456789012345678, :f true, :g ""}]',
+        '[{:a "é \\u00e9", :b :café, :c "#{} ; :x nil nul"}]',
+    ]
+    for text in texts:
+        assert _agrees(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[{:a 18446744073709551616}]",  # beyond 64 bits: must stay an exact int
+        "[{:a -9223372036854775809}]",
+        "[{:a 1234567890123456789012.5}]",
+        "[{:a null}]",  # a symbol in EDN
+        "[{:a foo}]",
+        "[{:a 1 :b}]",
+        "[{:a 1]}",
+        "[{:a [1 2}]}",
+        "{:a 1]",
+        "[{:a[1] 2}]",
+        '[{:a"s" 2}]',
+        "[{:a ::b}]",
+        "[{:a :}]",
+        "[{:a x:y}]",
+        '[{:a "\\u007fx"}]',
+        '[{:a "\\ud83d\\ude00"}]',
+        '[{:a "\\ud800"}]',
+        '[{:a "\\q"}]',
+        "[{:a #{1 2}}]",
+        "[{:a 1N}]",
+        "[{:a 1.5M}]",
+        "[{:a 1/2}]",
+        "[{:a 007}]",
+        "[{:a +1}]",
+        "[{:a 1.}]",
+        "[{:a .5}]",
+        "[{:a 1e400}]",
+        "[{:a \\c}]",
+        "[{:a #_ 1 :b 2}]",
+        "[{:a ##NaN}]",
+        "[{:a 1}] [{:b 2}]",
+        "[{:a 1} 5]",
+        "[{:a 1} [1 2]]",
+        "({:a (1 2)})",
+        '[{:a "x}]',
+        "[{[1 2] 3}]",
+        "[{{:k 1} 3}]",
+        "[{:a 1\u00a0:b 2}]",
+        "[{:a\u00a0:b}]",
+        "[{:a \x01}]",
+        '[{:a "tab\tin"}]',
+        "[{nil 1}]",
+        "[{:a [nil]}]",
+        "[{:a [nil, nil]}]",
+        "[{:a {:b 1 :b 2}}]",
+        "[{:a {[1] 2}}]",
+    ],
+)
+def test_json_path_agrees_or_refuses(text: str) -> None:
+    from jepsy.edn import _json_op_maps
+
+    try:
+        expected: Any = _general(text)
+    except EdnError:
+        assert _json_op_maps(text) is None  # errors are the general parser's
+        return
+    _agrees(text)
+    assert type(expected) is list
+
+
+def test_json_path_keeps_big_integers_exact() -> None:
+    from jepsy.edn import _json_op_maps
+
+    big = 2**64
+    text = f"[{{:a {big} :b {-(2**63) - 1} :c [{big * big}]}}]"
+    fast = _json_op_maps(text)
+    got = fast if fast is not None else _general(text)
+    assert got == [{"a": big, "b": -(2**63) - 1, "c": [big * big]}]
+    assert all(type(x) is int for x in (got[0]["a"], got[0]["b"], got[0]["c"][0]))

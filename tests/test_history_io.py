@@ -451,3 +451,35 @@ def test_lines_that_only_together_make_json_are_an_error(
     good = tmp_path / "good.jsonl"
     write_history(History(_ops()), good)
     assert list(read_history(good)) == _ops()
+
+
+def test_every_knossos_file_reads_the_same_through_every_path() -> None:
+    """The JSON path takes every Knossos file and agrees with the general parser."""
+    from jepsy.edn import _json_op_maps, _parse, iter_edn_ops
+    from tests.test_edn import _identical
+
+    root = need_shared_histories() / "knossos"
+    manifest = json.loads((root / "MANIFEST.json").read_text())
+    for entry in manifest["files"]:
+        path = root / entry["file"]
+        text = path.read_text(encoding="utf-8-sig")
+        fast = _json_op_maps(text)
+        assert fast is not None, entry["file"]
+        forms, _pos, inner = _parse(text, None)
+        assert _identical(fast, forms[0] if inner is not None else forms), entry["file"]
+        slow = history_from_located(iter_edn_ops(text, source=str(path)), str(path), text)
+        assert list(read_history(path)) == list(slow), entry["file"]
+
+
+def test_big_integers_stay_exact(tmp_path: Path) -> None:
+    """orjson reads integers beyond 64 bits as floats: both readers must not."""
+    values = [2**64, -(2**63) - 1, 2**63 - 1, 10**30, [1, 2**70]]
+    ops = [
+        Op(index=i, time=i, process=i, type="invoke", f="w", value=v) for i, v in enumerate(values)
+    ]
+    for name in ("h.jsonl", "h.edn"):
+        p = tmp_path / name
+        write_history(History(ops), p)
+        back = read_history(p)
+        assert [op.value for op in back] == values
+        assert type(back[0].value) is int and type(back[4].value[1]) is int
