@@ -893,7 +893,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 def _edn_as_json(text: str) -> str | None:
     """``text`` (EDN) as JSON text in the marked form above, or None."""
-    if _JSON_MARK in text or "\x00" in text or "null" in text:
+    if _JSON_MARK in text or "\x00" in text:
         return None
     bodies: list[str] | None = None  # strings cut out of the text, in order
     if "\\" not in text and ";" not in text:
@@ -952,6 +952,8 @@ def _edn_as_json(text: str) -> str | None:
     while "  " in code:
         code = code.replace("  ", " ")
     code = code.replace(" ", ",")
+    if "null," in code and (",null," in code or "[null," in code or "{null," in code):
+        return None  # a symbol in EDN, nil in JSON
     if ":" in code:
         # Every ':' must start a keyword; its name runs to the next comma.
         if code.count(":") != code.count(",:") + code.count("[:") + code.count("{:"):

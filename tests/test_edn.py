@@ -409,6 +409,7 @@ def test_json_path_reads_plain_histories() -> None:
         "",
         '[{:a -0, :b -0.0, :c 1e5, :d 1E-3, :e 123456789012345678, :f true, :g ""}]',
         '[{:a "é \\u00e9", :b :café, :c "#{} ; :x nil nul"}]',
+        '[{:a "null", :b "a null here", :c :null, :d [:null "null"]}]',
     ]
     for text in texts:
         assert _agrees(text), text
@@ -421,6 +422,11 @@ def test_json_path_reads_plain_histories() -> None:
         "[{:a -9223372036854775809}]",
         "[{:a 1234567890123456789012.5}]",
         "[{:a null}]",  # a symbol in EDN
+        "[{:a [null]}]",
+        "[{:a [1 null]}]",
+        "[{null 1}]",
+        "{:a null}",
+        "[{:a {null 1}}]",
         "[{:a foo}]",
         "[{:a 1 :b}]",
         "[{:a 1]}",
