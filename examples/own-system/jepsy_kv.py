@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jepsy.dbs import Suite, register_suite
-from jepsy.dbs._daemon import Daemon, wait_ready
+from jepsy.dbs._daemon import Daemon, DaemonFaults, PrototypeClient, wait_ready
 from jepsy.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ BUGS = ("read-from-backups", "ack-before-replicate")
 
 
 @dataclass(frozen=True, kw_only=True)
-class KVDB:
+class KVDB(DaemonFaults):
     """Runs kvserver on every node; the first node is the primary.
 
     ``bugs``: kvserver bug flags to switch on.  ``flush_interval``: how long
@@ -92,15 +92,7 @@ class KVDB:
             remote=test.remote,
         )
 
-    def kill(self, test: Test, node: str) -> None:
-        self._daemon(test, node).stop(test.remote, sig="KILL")
-
-    # Pausable
-    def pause(self, test: Test, node: str) -> None:
-        self._daemon(test, node).signal(test.remote, "STOP")
-
-    def resume(self, test: Test, node: str) -> None:
-        self._daemon(test, node).signal(test.remote, "CONT")
+    # kill / pause / resume by pid come from DaemonFaults.
 
     def primaries(self, test: Test) -> Sequence[str]:
         return [test.nodes[0]]
@@ -125,7 +117,7 @@ class NotSent(Exception):
 
 
 @dataclass(frozen=True, kw_only=True)
-class KVClient:
+class KVClient(PrototypeClient):
     """A register client for kvserver: ``read [k, None] -> [k, v]``,
     ``write [k, v]``, ``cas [k, [old, new]]``.
 
@@ -141,18 +133,6 @@ class KVClient:
     def open(self, test: Test, node: str) -> _OpenKVClient:
         port = test.db.port if isinstance(test.db, KVDB) else PORT
         return _OpenKVClient((test.remote.address(node), port), self.timeout)
-
-    def setup(self, test: Test) -> None:
-        pass
-
-    def invoke(self, test: Test, op: Op) -> Op:
-        raise ConfigError("KVClient is a prototype; call open(test, node) first")
-
-    def teardown(self, test: Test) -> None:
-        pass
-
-    def close(self, test: Test) -> None:
-        pass
 
 
 class _OpenKVClient:

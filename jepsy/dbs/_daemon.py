@@ -22,9 +22,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from jepsy.control import Remote, pid_alive, signal_pid
-from jepsy.errors import RemoteError, SetupError
+from jepsy.errors import ConfigError, RemoteError, SetupError
+
+if TYPE_CHECKING:
+    from jepsy.core import Test
+    from jepsy.history import Op
 
 log = logging.getLogger(__name__)
 
@@ -217,3 +222,45 @@ def write_file(remote: Remote, node: str, path: str, text: str) -> None:
 
 
 __all__ = ["Daemon", "ensure_packages", "have_binary", "tail", "wait_ready", "write_file"]
+
+
+class DaemonFaults:
+    """Killable and Pausable for a suite whose faults hit one daemon per node.
+
+    A suite defines ``_daemon(test, node) -> Daemon``; ``start`` relaunches
+    it (a no-op while it runs), ``kill`` SIGKILLs it by its recorded pid,
+    ``pause`` / ``resume`` send SIGSTOP / SIGCONT.  A suite that must wait
+    for readiness after a restart overrides ``start``."""
+
+    def _daemon(self, test: Test, node: str) -> Daemon:
+        raise NotImplementedError
+
+    def start(self, test: Test, node: str) -> None:
+        self._daemon(test, node).start(test.remote)
+
+    def kill(self, test: Test, node: str) -> None:
+        self._daemon(test, node).stop(test.remote, sig="KILL")
+
+    def pause(self, test: Test, node: str) -> None:
+        self._daemon(test, node).signal(test.remote, "STOP")
+
+    def resume(self, test: Test, node: str) -> None:
+        self._daemon(test, node).signal(test.remote, "CONT")
+
+
+class PrototypeClient:
+    """The Client methods of a prototype: the runner only calls ``open`` on
+    it (each worker gets the opened client); the rest keep it a valid
+    :class:`~jepsy.client.Client`."""
+
+    def setup(self, test: Test) -> None:
+        pass
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        raise ConfigError(f"{type(self).__name__} is a prototype; call open(test, node) first")
+
+    def teardown(self, test: Test) -> None:
+        pass
+
+    def close(self, test: Test) -> None:
+        pass

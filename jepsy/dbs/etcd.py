@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jepsy.dbs import Suite, register_suite
-from jepsy.dbs._daemon import Daemon, ensure_packages, wait_ready
+from jepsy.dbs._daemon import Daemon, DaemonFaults, PrototypeClient, ensure_packages, wait_ready
 from jepsy.errors import ClientError, ConfigError
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def error_name(e: BaseException) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EtcdClient:
+class EtcdClient(PrototypeClient):
     """A client prototype for etcd (see the module doc for ops and errors).
 
     Ops (``k`` is any JSON scalar; it becomes the key ``jepsy/<k>``):
@@ -238,19 +238,6 @@ class EtcdClient:
     def open(self, test: Test, node: str) -> _OpenEtcdClient:
         host = self.host or test.remote.address(node)
         return _OpenEtcdClient(self, node, Conn(host, self.port, timeout=self.timeout))
-
-    # The prototype is never used for ops; these keep it a valid Client.
-    def setup(self, test: Test) -> None:
-        pass
-
-    def invoke(self, test: Test, op: Op) -> Op:
-        raise ConfigError("EtcdClient is a prototype; call open(test, node) first")
-
-    def teardown(self, test: Test) -> None:
-        pass
-
-    def close(self, test: Test) -> None:
-        pass
 
 
 class _OpenEtcdClient:
@@ -464,7 +451,7 @@ def _sort_key(v: Any) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EtcdDB:
+class EtcdDB(DaemonFaults):
     """Runs one etcd member per node (Debian's ``etcd-server`` 3.4).
 
     Installs the package when the binary is missing, starts each member in
@@ -585,18 +572,6 @@ class EtcdDB:
             conn.close()
 
     # -- Killable / Pausable
-
-    def start(self, test: Test, node: str) -> None:
-        self._daemon(test, node).start(test.remote)
-
-    def kill(self, test: Test, node: str) -> None:
-        self._daemon(test, node).stop(test.remote, sig="KILL")
-
-    def pause(self, test: Test, node: str) -> None:
-        self._daemon(test, node).signal(test.remote, "STOP")
-
-    def resume(self, test: Test, node: str) -> None:
-        self._daemon(test, node).signal(test.remote, "CONT")
 
     # -- HasPrimaries / HasLogFiles
 

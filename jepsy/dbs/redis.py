@@ -43,7 +43,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from jepsy.dbs import Suite, register_suite
-from jepsy.dbs._daemon import Daemon, ensure_packages, wait_ready, write_file
+from jepsy.dbs._daemon import (
+    Daemon,
+    DaemonFaults,
+    PrototypeClient,
+    ensure_packages,
+    wait_ready,
+    write_file,
+)
 from jepsy.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -67,7 +74,7 @@ return 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class RedisDB:
+class RedisDB(DaemonFaults):
     """A primary (the first node), replicas and one sentinel per node.
 
     ``down_after_ms`` and ``failover_timeout_ms`` go to Sentinel;
@@ -208,19 +215,14 @@ class RedisDB:
         d = self._dir(r, node)
         r.exec(node, ["rm", "-f", f"{d}/dump.rdb"], check=False, timeout=20)
 
-    # -- Killable / Pausable: the redis-server process (sentinels stay up)
+    # -- Killable / Pausable (DaemonFaults): the redis-server process; the
+    # sentinels stay up.  A restart relaunches it under the clock shim's env.
+
+    def _daemon(self, test: Test, node: str) -> Daemon:
+        return self._server(test, node)
 
     def start(self, test: Test, node: str) -> None:
         self._server(test, node, self._env(test, node)).start(test.remote)
-
-    def kill(self, test: Test, node: str) -> None:
-        self._server(test, node).stop(test.remote, sig="KILL")
-
-    def pause(self, test: Test, node: str) -> None:
-        self._server(test, node).signal(test.remote, "STOP")
-
-    def resume(self, test: Test, node: str) -> None:
-        self._server(test, node).signal(test.remote, "CONT")
 
     def primaries(self, test: Test) -> Sequence[str]:
         out = []
@@ -289,7 +291,7 @@ class _NoPrimary(Exception):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RedisClient:
+class RedisClient(PrototypeClient):
     """A client prototype for one workload (see :data:`WORKLOADS`).
 
     Ops: register ``read [k, None] -> [k, v]``, ``write [k, v]``,
@@ -314,18 +316,6 @@ class RedisClient:
         own = test.remote.address(node)
         sentinels = [own] + [test.remote.address(n) for n in test.nodes if n != node]
         return _OpenRedisClient(self, own, port, sport, sentinels)
-
-    def setup(self, test: Test) -> None:
-        pass
-
-    def invoke(self, test: Test, op: Op) -> Op:
-        raise ConfigError("RedisClient is a prototype; call open(test, node) first")
-
-    def teardown(self, test: Test) -> None:
-        pass
-
-    def close(self, test: Test) -> None:
-        pass
 
 
 class _OpenRedisClient:

@@ -43,7 +43,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jepsy.dbs import Suite, register_suite
-from jepsy.dbs._daemon import Daemon, ensure_packages, wait_ready, write_file
+from jepsy.dbs._daemon import (
+    Daemon,
+    DaemonFaults,
+    PrototypeClient,
+    ensure_packages,
+    wait_ready,
+    write_file,
+)
 from jepsy.errors import ConfigError, SetupError
 
 if TYPE_CHECKING:
@@ -92,7 +99,7 @@ def mode(host: str, port: int = CLIENT_PORT) -> str | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ZooKeeperDB:
+class ZooKeeperDB(DaemonFaults):
     """One ZooKeeper server per node (3 or 5 nodes make a sensible ensemble).
 
     ``tick_ms``, ``init_limit`` and ``sync_limit`` go to ``zoo.cfg``;
@@ -184,18 +191,6 @@ class ZooKeeperDB:
         self._daemon(test, node).stop(r)
         r.exec(node, ["rm", "-rf", f"{self._dir(r, node)}/data"], check=False, timeout=30)
 
-    def start(self, test: Test, node: str) -> None:
-        self._daemon(test, node).start(test.remote)
-
-    def kill(self, test: Test, node: str) -> None:
-        self._daemon(test, node).stop(test.remote, sig="KILL")
-
-    def pause(self, test: Test, node: str) -> None:
-        self._daemon(test, node).signal(test.remote, "STOP")
-
-    def resume(self, test: Test, node: str) -> None:
-        self._daemon(test, node).signal(test.remote, "CONT")
-
     def primaries(self, test: Test) -> Sequence[str]:
         return [n for n in test.nodes if mode(test.remote.address(n), self.client_port) == "leader"]
 
@@ -212,7 +207,7 @@ class _NotConnected(Exception):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ZooKeeperClient:
+class ZooKeeperClient(PrototypeClient):
     """A kazoo register client (see the module doc for ops and errors).
 
     ``timeout``: seconds per request and for establishing the session;
@@ -226,18 +221,6 @@ class ZooKeeperClient:
     def open(self, test: Test, node: str) -> _OpenZooKeeperClient:
         port = getattr(test.db, "client_port", self.port)
         return _OpenZooKeeperClient(self, f"{test.remote.address(node)}:{port}")
-
-    def setup(self, test: Test) -> None:
-        pass
-
-    def invoke(self, test: Test, op: Op) -> Op:
-        raise ConfigError("ZooKeeperClient is a prototype; call open(test, node) first")
-
-    def teardown(self, test: Test) -> None:
-        pass
-
-    def close(self, test: Test) -> None:
-        pass
 
 
 class _OpenZooKeeperClient:
