@@ -351,14 +351,18 @@ class DockerRemote:
         args = check_argv(node, argv)
         cid = self._container_id(node)
         api = self._docker().api
-        # The command dies with its time limit inside the container too.
-        cmd = ["timeout", "-s", "KILL", f"{timeout:g}", *args]
+        # The command dies with its time limit inside the container too.  It
+        # first waits for one line on stdin, which is sent only once we hold
+        # the hijacked socket: output written before that could land in the
+        # HTTP response's read buffer while the headers are parsed, and be
+        # lost to a reader of the raw socket (seen as empty stdout under load).
+        cmd = ["timeout", "-s", "KILL", f"{timeout:g}", "sh", "-c", _GATE, "sh", *args]
         t0 = time.monotonic()
         try:
             eid = api.exec_create(
                 cid,
                 cmd,
-                stdin=stdin is not None,
+                stdin=True,
                 stdout=True,
                 stderr=True,
                 environment=dict(env) if env else None,
@@ -368,7 +372,9 @@ class DockerRemote:
             raise RemoteError(f"docker exec failed: {e}", node=node, argv=args) from e
         raw: Any = getattr(sock, "_sock", sock)
         try:
-            out, err, timed_out = _exchange(raw, stdin, deadline=t0 + timeout + 5)
+            out, err, timed_out = _exchange(
+                raw, b"\n" + (stdin or b""), deadline=t0 + timeout + 5, node=node, argv=args
+            )
         finally:
             for closable in (sock, raw):
                 with contextlib.suppress(Exception):
@@ -457,9 +463,23 @@ class DockerRemote:
         )
 
 
-def _exchange(raw: Any, stdin: bytes | None, *, deadline: float) -> tuple[bytes, bytes, bool]:
+# Wait for the go line on stdin, then run the command with the rest of stdin.
+_GATE = 'IFS= read -r _ || exit 125; exec "$@"'
+
+
+def _exchange(
+    raw: Any,
+    stdin: bytes | None,
+    *,
+    deadline: float,
+    node: str = "?",
+    argv: Sequence[str] = (),
+) -> tuple[bytes, bytes, bool]:
     """Send ``stdin`` (then half-close) and read docker's multiplexed
-    stdout/stderr frames until EOF or ``deadline``.  Returns (out, err, timed_out)."""
+    stdout/stderr frames until EOF or ``deadline``.  Returns (out, err, timed_out).
+
+    A connection that breaks mid-stream raises :class:`RemoteError`: the
+    output would be incomplete, and must not pass for a finished command's."""
     if stdin is not None:
 
         def feed() -> None:
@@ -480,8 +500,14 @@ def _exchange(raw: Any, stdin: bytes | None, *, deadline: float) -> tuple[bytes,
             chunk = raw.recv(65536)
         except TimeoutError:
             continue
-        except OSError:
-            break
+        except OSError as e:
+            raise RemoteError(
+                f"docker exec stream broke: {e}",
+                node=node,
+                argv=argv,
+                stdout=bytes(bufs[1]),
+                stderr=bytes(bufs[2]),
+            ) from e
         if not chunk:
             break
         pending += chunk

@@ -126,3 +126,33 @@ def test_cluster_up_is_adopted_then_down_removes_it() -> None:
         res = run.invoke(cli, ["cluster", "down", *args])
     assert res.exit_code == 0, res.output
     assert_clean("docker", "jrda")
+
+
+@pytest.mark.integration
+def test_no_output_is_lost_under_many_concurrent_execs() -> None:
+    """Output written right after `docker exec` starts used to be lost now and
+    then (it landed in the HTTP reader's buffer); every exec must return
+    exactly its own output."""
+    import threading
+
+    from tests.remotes import cluster
+
+    with cluster("docker", name="jrx", subnet="10.91.78.0/24") as r:
+        got: list[str] = []
+        errors: list[BaseException] = []
+
+        def work(i: int) -> None:
+            try:
+                for j in range(10):
+                    got.append(r.exec(r.nodes()[(i + j) % 5], ["echo", f"{i}.{j}"]).out)
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert not errors, errors
+        assert sorted(got) == sorted(f"{i}.{j}" for i in range(20) for j in range(10))
+        assert r.exec("n1", ["cat"], stdin=b"a\nb").out == "a\nb"
