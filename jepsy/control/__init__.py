@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
+import shlex
 import signal
 import threading
 import time
@@ -220,6 +222,37 @@ def check_argv(node: str, argv: Sequence[str]) -> tuple[str, ...]:
 _SIGNALS = {"KILL", "TERM", "STOP", "CONT", "INT", "HUP", "QUIT", "USR1", "USR2"}
 
 
+def spawn_via_shell(
+    remote: Remote,
+    node: str,
+    args: Sequence[str],
+    *,
+    log: str,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    nohup: bool = False,
+) -> int:
+    """Start ``args`` as a daemon through ``sh -c`` on ``node`` (new session,
+    stdout+stderr appended to ``log``) and return the pid the shell reports.
+
+    For backends whose exec runs a command to completion (docker, ssh); the
+    quoting happens here, at the shell boundary, and nowhere else."""
+    if env:
+        args = ("env", *(f"{k}={v}" for k, v in env.items()), *args)
+    script = f"mkdir -p {shlex.quote(posixpath.dirname(log) or '/')} && "
+    if cwd:
+        script += f"cd {shlex.quote(cwd)} && "
+    launcher = "setsid nohup" if nohup else "setsid"
+    script += f"{{ {launcher} {shlex.join(args)} >>{shlex.quote(log)} 2>&1 </dev/null & }}; echo $!"
+    r = remote.exec(node, ["sh", "-c", script], timeout=30)
+    try:
+        return int(r.out.split()[-1])
+    except (ValueError, IndexError) as e:
+        raise RemoteError(
+            "spawn did not report a pid", node=node, argv=list(args), stdout=r.stdout
+        ) from e
+
+
 def signal_pid(
     remote: Remote, node: str, pid: int, sig: str = "KILL", *, timeout: float = 10.0
 ) -> bool:
@@ -365,5 +398,6 @@ __all__ = [
     "running",
     "signal_pid",
     "sigterm_as_interrupt",
+    "spawn_via_shell",
     "wait_until",
 ]

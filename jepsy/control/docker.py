@@ -33,7 +33,6 @@ import ipaddress
 import logging
 import os
 import posixpath
-import shlex
 import socket
 import struct
 import tarfile
@@ -45,7 +44,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from jepsy.control import ExecResult, check_argv, raise_for_exit
+from jepsy.control import ExecResult, check_argv, raise_for_exit, spawn_via_shell
 from jepsy.control.image import DEFAULT_TAG, docker_client, image_exists
 from jepsy.control.local import validate_cluster_name
 from jepsy.errors import ConfigError, RemoteError, RemoteTimeout, SetupError
@@ -404,19 +403,7 @@ class DockerRemote:
         cwd: str | None = None,
     ) -> int:
         args = check_argv(node, argv)
-        if env:
-            args = ("env", *(f"{k}={v}" for k, v in env.items()), *args)
-        script = f"mkdir -p {shlex.quote(posixpath.dirname(log) or '/')} && "
-        if cwd:
-            script += f"cd {shlex.quote(cwd)} && "
-        script += f"{{ setsid {shlex.join(args)} >>{shlex.quote(log)} 2>&1 </dev/null & }}; echo $!"
-        r = self.exec(node, ["sh", "-c", script], timeout=30)
-        try:
-            pid = int(r.out.split()[-1])
-        except (ValueError, IndexError) as e:
-            raise RemoteError(
-                "spawn did not report a pid", node=node, argv=args, stdout=r.stdout
-            ) from e
+        pid = spawn_via_shell(self, node, args, log=log, env=env, cwd=cwd)
         with self._lock:
             self._spawned.setdefault(node, []).append(pid)
         return pid

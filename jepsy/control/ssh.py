@@ -46,7 +46,7 @@ from typing import TypeVar
 
 import paramiko
 
-from jepsy.control import ExecResult, check_argv, raise_for_exit
+from jepsy.control import ExecResult, check_argv, raise_for_exit, spawn_via_shell
 from jepsy.errors import ConfigError, RemoteError, RemoteTimeout, SetupError
 
 log = logging.getLogger(__name__)
@@ -396,21 +396,7 @@ class SSHRemote:
         cwd: str | None = None,
     ) -> int:
         args = check_argv(node, argv)
-        if env:
-            args = ("env", *(f"{k}={v}" for k, v in env.items()), *args)
-        script = f"mkdir -p {shlex.quote(posixpath.dirname(log) or '/')} && "
-        if cwd:
-            script += f"cd {shlex.quote(cwd)} && "
-        script += (
-            f"{{ setsid nohup {shlex.join(args)} >>{shlex.quote(log)} 2>&1 </dev/null & }}; echo $!"
-        )
-        r = self.exec(node, ["sh", "-c", script], timeout=30)
-        try:
-            pid = int(r.out.split()[-1])
-        except (ValueError, IndexError) as e:
-            raise RemoteError(
-                "spawn did not report a pid", node=node, argv=args, stdout=r.stdout
-            ) from e
+        pid = spawn_via_shell(self, node, args, log=log, env=env, cwd=cwd, nohup=True)
         with self._lock:
             self._spawned.setdefault(node, []).append(pid)
         return pid
