@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from jepsy.errors import ConfigError, RemoteError, SetupError
 
@@ -127,7 +127,25 @@ class Remote(Protocol):
         ...
 
 
-class NoopRemote:
+class SetupTeardown:
+    """``with remote:`` calls ``setup()`` on entry and ``teardown()`` on exit,
+    however the block ends (shared by every backend)."""
+
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.setup()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.teardown()
+
+
+class NoopRemote(SetupTeardown):
     """A remote for tests with in-process systems: nodes exist only as names.
 
     ``exec`` runs nothing and succeeds with empty output."""
@@ -136,12 +154,6 @@ class NoopRemote:
 
     def __init__(self, nodes: Sequence[str] = ("n1", "n2", "n3", "n4", "n5")) -> None:
         self._nodes = tuple(nodes)
-
-    def __enter__(self) -> NoopRemote:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
 
     def setup(self) -> None:
         pass
@@ -390,6 +402,7 @@ __all__ = [
     "ExecResult",
     "NoopRemote",
     "Remote",
+    "SetupTeardown",
     "check_argv",
     "make_remote",
     "pid_alive",

@@ -41,10 +41,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from jepsy.control import ExecResult, check_argv, raise_for_exit, spawn_via_shell
+from jepsy.control import ExecResult, SetupTeardown, check_argv, raise_for_exit, spawn_via_shell
 from jepsy.control.image import DEFAULT_TAG, docker_client, image_exists
 from jepsy.control.local import validate_cluster_name
 from jepsy.errors import ConfigError, RemoteError, RemoteTimeout, SetupError
@@ -58,7 +57,7 @@ DEFAULT_SUBNET = "10.89.0.0/24"
 NODE_BASE_DIR = "/var/lib/jepsy"
 
 
-class DockerRemote:
+class DockerRemote(SetupTeardown):
     """Nodes as containers on a user-defined network.  See the module doc.
 
     - ``nodes``: node names.  ``cluster``: names containers (``<cluster>-<node>``),
@@ -112,18 +111,6 @@ class DockerRemote:
         self._addr = {n: str(base + i) for i, n in enumerate(self._nodes)}
 
     # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> DockerRemote:
-        self.setup()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.teardown()
 
     @classmethod
     def attach(cls, cluster: str, *, docker_host: str | None = None) -> DockerRemote | None:

@@ -52,10 +52,9 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from jepsy.control import ExecResult, check_argv, raise_for_exit
+from jepsy.control import ExecResult, SetupTeardown, check_argv, raise_for_exit
 from jepsy.errors import ConfigError, RemoteError, RemoteTimeout, SetupError
 
 log = logging.getLogger(__name__)
@@ -227,7 +226,7 @@ def validate_cluster_name(cluster: str) -> str:
     return cluster
 
 
-class LocalRemote:
+class LocalRemote(SetupTeardown):
     """Nodes as network namespaces on a bridge on this machine.  See the module doc.
 
     - ``nodes``: node names (``n1`` .. ``n5`` by default).
@@ -302,18 +301,6 @@ class LocalRemote:
         self._up = False
 
     # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> LocalRemote:
-        self.setup()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.teardown()
 
     def _state(self) -> dict[str, Any]:
         return {

@@ -41,12 +41,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
 import paramiko
 
-from jepsy.control import ExecResult, check_argv, raise_for_exit, spawn_via_shell
+from jepsy.control import ExecResult, SetupTeardown, check_argv, raise_for_exit, spawn_via_shell
 from jepsy.errors import ConfigError, RemoteError, RemoteTimeout, SetupError
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ _DROPPED = (paramiko.SSHException, EOFError, OSError, socket.error)
 T = TypeVar("T")
 
 
-class SSHRemote:
+class SSHRemote(SetupTeardown):
     """Nodes as SSH hosts.  See the module doc.
 
     - ``hosts``: node -> host name or address (default: the node name).
@@ -119,18 +118,6 @@ class SSHRemote:
         self._warned = False
 
     # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> SSHRemote:
-        self.setup()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.teardown()
 
     def setup(self) -> None:
         """Connect to every node (in parallel) and create the node directories."""
