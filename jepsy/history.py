@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import gc
 import json
 import json.scanner
 import logging
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from itertools import repeat
-from operator import itemgetter
+from operator import eq, itemgetter, lt
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias, cast, overload
 
@@ -242,6 +243,23 @@ class _OpBuilder:
 _FAST_BUILD = Op.__slots__ == (*_FIELDS, "extra")
 
 
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """A history as parallel columns, one entry per op (see :meth:`History.columns`).
+
+    ``index`` is a ``range`` when the history is dense (op i has index i)."""
+
+    index: Sequence[int]
+    time: Sequence[int]
+    process: Sequence[Process]
+    type: Sequence[OpType]
+    f: Sequence[str]
+    value: Sequence[Any]
+    node: Sequence[str | None]
+    error: Sequence[Any]
+    extra: Sequence[Mapping[str, Any] | None]
+
+
 class History(Sequence[Op]):
     """A read-only, validated sequence of ops with invoke<->completion lookup.
 
@@ -254,31 +272,68 @@ class History(Sequence[Op]):
 
     Invokes that never complete are *pending*; ``completion()`` returns None
     for them, and checkers treat them exactly like ``info``.
+
+    A history read from a file is stored as columns (:meth:`columns`), and
+    its :class:`Op` objects are built only when someone asks for them:
+    checkers that work on columns (the linearizability checker does) never
+    pay for them.
     """
 
-    __slots__ = ("_by_index", "_dense", "_ops", "_pair", "source")
+    __slots__ = ("_by_index", "_cols", "_dense", "_n", "_opt", "_pair", "source")
 
     def __init__(
         self, ops: Iterable[Op], *, validate: bool = True, source: str | None = None
     ) -> None:
-        self._ops: tuple[Op, ...] = tuple(ops)
+        self._opt: tuple[Op, ...] | None = tuple(ops)
+        self._cols: Columns | None = None
+        self._n = len(self._opt)
         self.source = source
-        self._dense = all(op.index == i for i, op in enumerate(self._ops))
+        self._set_index([op.index for op in self._opt])
+        self._pair: list[int] = _pairs(
+            [op.process for op in self._opt],
+            [op.type for op in self._opt],
+            [op.f for op in self._opt],
+            validate,
+            self._index_at,
+            source,
+        )
+
+    def _set_index(self, index: Sequence[int]) -> None:
+        if type(index) is range and index.start == 0 and index.step == 1:
+            self._dense = True
+        else:
+            self._dense = all(map(eq, index, range(len(index))))
         self._by_index: dict[int, int] | None = None
         if not self._dense:
-            self._by_index = {}
-            last = None
-            for pos, op in enumerate(self._ops):
-                if last is not None and op.index <= last:
-                    raise HistoryError(
-                        f"op indexes must increase; {op.index} follows {last}",
-                        source=source,
-                        index=op.index,
-                    )
-                last = op.index
-                self._by_index[op.index] = pos
-        self._pair: dict[int, int] = {}
-        self._build_pairs(validate)
+            if not all(map(lt, index, index[1:])):
+                pos = next(i for i in range(1, len(index)) if index[i] <= index[i - 1])
+                raise HistoryError(
+                    f"op indexes must increase; {index[pos]} follows {index[pos - 1]}",
+                    source=self.source,
+                    index=index[pos],
+                )
+            self._by_index = dict(zip(index, range(len(index)), strict=True))
+
+    def _index_at(self, pos: int) -> int:
+        if self._opt is not None:
+            return self._opt[pos].index
+        assert self._cols is not None
+        return self._cols.index[pos]
+
+    @classmethod
+    def _from_columns(
+        cls, cols: Columns, *, validate: bool = True, source: str | None = None
+    ) -> History:
+        """A history over ``cols`` (already checked field by field); ops are
+        built on demand.  Raises :class:`HistoryError` as ``History()`` does."""
+        h = cls.__new__(cls)
+        h._opt = None
+        h._cols = cols
+        h._n = len(cols.process)
+        h.source = source
+        h._set_index(cols.index)
+        h._pair = _pairs(cols.process, cols.type, cols.f, validate, h._index_at, source)
+        return h
 
     # -- construction -------------------------------------------------
     @classmethod
@@ -294,67 +349,92 @@ class History(Sequence[Op]):
             ops.append(op)
         return cls(ops, source=source)
 
-    def _build_pairs(self, validate: bool) -> None:
-        open_: dict[Process, int] = {}
-        pair = self._pair
-        for pos, op in enumerate(self._ops):
-            if not op.is_client:
-                # Nemesis: pair invoke -> next completion when present, never complain.
-                if op.type == "invoke":
-                    open_[op.process] = pos
-                elif op.process in open_:
-                    ipos = open_.pop(op.process)
-                    pair[ipos] = pos
-                    pair[pos] = ipos
-                continue
-            if op.type == "invoke":
-                if op.process in open_ and validate:
-                    prev = self._ops[open_[op.process]]
-                    raise HistoryError(
-                        f"process {op.process} invoked {op.f!r} while its {prev.f!r} "
-                        f"(op {prev.index}) had not completed",
-                        source=self.source,
-                        index=op.index,
-                    )
-                open_[op.process] = pos
-            else:
-                inv_pos = open_.pop(op.process, None)
-                if inv_pos is None:
-                    if validate:
-                        raise HistoryError(
-                            f"{op.type} completion of {op.f!r} by process {op.process} "
-                            "has no invocation",
-                            source=self.source,
-                            index=op.index,
-                        )
-                    continue
-                inv = self._ops[inv_pos]
-                if validate and inv.f != op.f:
-                    raise HistoryError(
-                        f"completion f {op.f!r} differs from its invocation's f {inv.f!r} "
-                        f"(op {inv.index}, process {op.process})",
-                        source=self.source,
-                        index=op.index,
-                    )
-                pair[inv_pos] = pos
-                pair[pos] = inv_pos
+    # -- columns and ops ------------------------------------------------
+    @property
+    def _ops(self) -> tuple[Op, ...]:
+        ops = self._opt
+        if ops is None:
+            c = self._cols
+            assert c is not None
+            ops = self._opt = tuple(
+                map(
+                    _build_op,
+                    c.index,
+                    c.time,
+                    c.process,
+                    c.type,
+                    c.f,
+                    c.value,
+                    c.node,
+                    c.error,
+                    c.extra,
+                )
+            )
+        return ops
+
+    def columns(self) -> Columns:
+        """The ops as parallel columns (cheap for a history read from a file)."""
+        c = self._cols
+        if c is None:
+            ops = self._ops
+            index: Sequence[int] = range(len(ops)) if self._dense else [op.index for op in ops]
+            c = self._cols = Columns(
+                index,
+                [op.time for op in ops],
+                [op.process for op in ops],
+                [op.type for op in ops],
+                [op.f for op in ops],
+                [op.value for op in ops],
+                [op.node for op in ops],
+                [op.error for op in ops],
+                [op.extra for op in ops],
+            )
+        return c
+
+    def partner(self, pos: int) -> int:
+        """The position of the event paired with the one at position ``pos``
+        (its completion or invocation), or -1."""
+        return self._pair[pos]
+
+    def partners(self) -> Sequence[int]:
+        """:meth:`partner` for every position, as one sequence (do not change it)."""
+        return self._pair
 
     # -- sequence -----------------------------------------------------
     def __len__(self) -> int:
-        return len(self._ops)
+        return self._n
 
     @overload
     def __getitem__(self, i: int) -> Op: ...
     @overload
     def __getitem__(self, i: slice) -> Sequence[Op]: ...
     def __getitem__(self, i: int | slice) -> Op | Sequence[Op]:
+        ops = self._opt
+        if ops is None and type(i) is int:
+            c = self._cols
+            assert c is not None
+            if i < 0:
+                i += self._n
+            if not 0 <= i < self._n:
+                raise IndexError("history index out of range")
+            return _build_op(
+                c.index[i],
+                c.time[i],
+                c.process[i],
+                c.type[i],
+                c.f[i],
+                c.value[i],
+                c.node[i],
+                c.error[i],
+                c.extra[i],
+            )
         return self._ops[i]
 
     def __iter__(self) -> Iterator[Op]:
         return iter(self._ops)
 
     def __repr__(self) -> str:
-        return f"<History {len(self._ops)} ops{' from ' + self.source if self.source else ''}>"
+        return f"<History {self._n} ops{' from ' + self.source if self.source else ''}>"
 
     @property
     def ops(self) -> tuple[Op, ...]:
@@ -373,26 +453,28 @@ class History(Sequence[Op]):
     def by_index(self, index: int) -> Op:
         """The op whose ``index`` is ``index``."""
         if self._dense:
-            return self._ops[index]
+            return self[index]
         assert self._by_index is not None
-        return self._ops[self._by_index[index]]
+        return self[self._by_index[index]]
 
     def completion(self, op: Op) -> Op | None:
         """The completion of invocation ``op`` (None while pending)."""
-        p = self._pair.get(self._pos(op))
-        return None if p is None else self._ops[p]
+        p = self._pair[self._pos(op)]
+        return None if p < 0 else self[p]
 
     def invocation(self, op: Op) -> Op | None:
         """The invocation a completion ``op`` belongs to."""
-        p = self._pair.get(self._pos(op))
-        return None if p is None else self._ops[p]
+        p = self._pair[self._pos(op)]
+        return None if p < 0 else self[p]
 
     def pairs(self) -> Iterator[tuple[Op, Op | None]]:
         """(invoke, completion or None) for every invocation, in invoke order."""
-        for pos, op in enumerate(self._ops):
+        ops = self._ops
+        pair = self._pair
+        for pos, op in enumerate(ops):
             if op.type == "invoke":
-                p = self._pair.get(pos)
-                yield op, (None if p is None else self._ops[p])
+                p = pair[pos]
+                yield op, (None if p < 0 else ops[p])
 
     # -- views --------------------------------------------------------
     def filter(self, pred: Callable[[Op], bool]) -> History:
@@ -423,6 +505,191 @@ class History(Sequence[Op]):
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [op.to_dict() for op in self._ops]
+
+
+def _pairs(
+    procs: Sequence[Process],
+    types: Sequence[str],
+    fs: Sequence[str],
+    validate: bool,
+    index_at: Callable[[int], int],
+    source: str | None,
+) -> list[int]:
+    """Positions pairing each invocation with its completion (-1: none).
+
+    Client (int) processes are checked to be sequential when ``validate``;
+    a nemesis invoke pairs with the next completion of its process, and
+    nothing about nemesis events is ever an error."""
+    n = len(procs)
+    pair = [-1] * n
+    open_: dict[Process, int] = {}
+    pop = open_.pop
+    for pos, p, t in zip(range(n), procs, types, strict=True):
+        if t == "invoke":
+            if validate and p in open_ and type(p) is int:
+                prev = open_[p]
+                raise HistoryError(
+                    f"process {p} invoked {fs[pos]!r} while its {fs[prev]!r} "
+                    f"(op {index_at(prev)}) had not completed",
+                    source=source,
+                    index=index_at(pos),
+                )
+            open_[p] = pos
+            continue
+        ipos = pop(p, -1)
+        if ipos < 0:
+            if validate and type(p) is int:
+                raise HistoryError(
+                    f"{t} completion of {fs[pos]!r} by process {p} has no invocation",
+                    source=source,
+                    index=index_at(pos),
+                )
+            continue
+        if validate and fs[ipos] != fs[pos] and type(p) is int:
+            raise HistoryError(
+                f"completion f {fs[pos]!r} differs from its invocation's f {fs[ipos]!r} "
+                f"(op {index_at(ipos)}, process {p})",
+                source=source,
+                index=index_at(pos),
+            )
+        pair[ipos] = pos
+        pair[pos] = ipos
+    return pair
+
+
+def _build_op(
+    index: int,
+    time: int,
+    process: Process,
+    type: OpType,
+    f: str,
+    value: Any,
+    node: str | None,
+    error: Any,
+    extra: Mapping[str, Any] | None,
+) -> Op:
+    if not _FAST_BUILD:  # pragma: no cover - only if Op gains fields
+        return Op(
+            index=index,
+            time=time,
+            process=process,
+            type=type,
+            f=f,
+            value=value,
+            node=node,
+            error=error,
+            extra=extra,
+        )
+    op: Any = _OpBuilder()
+    op.index = index
+    op.time = time
+    op.process = process
+    op.type = type
+    op.f = f
+    op.value = value
+    op.node = node
+    op.error = error
+    op.extra = extra
+    op.__class__ = Op
+    return op  # type: ignore[no-any-return]
+
+
+_INT_ONLY = frozenset((int,))
+_STR_ONLY = frozenset((str,))
+_PROCESS_TYPES = frozenset((int, str))
+_NODE_TYPES = frozenset((str, type(None)))
+_TIME_TYPES = frozenset((int, type(None)))
+
+
+def history_from_op_dicts(dicts: list[dict[str, Any]], source: str) -> History | None:
+    """A validated, columnar :class:`History` from decoded op mappings, or None.
+
+    The bulk path of the readers: each field becomes a column through a few
+    C-level passes (no :class:`Op` objects are built until asked for), with
+    the checks of :func:`op_from_mapping` and ``History()`` applied to whole
+    columns.  It never raises: anything unusual (a missing or odd field, a
+    str subclass where a plain str is kept, indexes that need renumbering, a
+    history that does not validate) gives None, and the caller goes the
+    op-by-op way, whose errors name the line."""
+    n = len(dicts)
+    get = dict.get
+    try:
+        procs = list(map(get, dicts, repeat("process")))
+        if not set(map(type, procs)) <= _PROCESS_TYPES:
+            return None
+        types = list(map(_TYPE_NAMES.get, map(get, dicts, repeat("type"))))
+        fs = list(map(get, dicts, repeat("f")))
+    except TypeError:  # not a dict, or an unhashable type
+        return None
+    if None in types or not set(map(type, fs)) <= _STR_ONLY:
+        return None
+    raw_index = list(map(get, dicts, repeat("index")))
+    index: Sequence[int]
+    kinds = set(map(type, raw_index))
+    if kinds == {type(None)} or not raw_index:
+        index = range(n)
+    elif kinds == _INT_ONLY and all(map(lt, ints := cast(list[int], raw_index), ints[1:])):
+        index = range(n) if ints[0] == 0 and ints[-1] == n - 1 else ints
+    else:
+        return None
+    times = list(map(get, dicts, repeat("time")))
+    kinds = set(map(type, times))
+    if not kinds <= _TIME_TYPES:
+        return None
+    if type(None) in kinds:
+        times = [-1 if t is None else t for t in times]
+    nodes = list(map(get, dicts, repeat("node")))
+    if not set(map(type, nodes)) <= _NODE_TYPES:
+        return None
+    extra: Sequence[Mapping[str, Any] | None]
+    if set().union(*dicts) <= _FIELD_SET:
+        extra = _Nones(n)
+    else:
+        extra = [
+            None if d.keys() <= _FIELD_SET else {k: v for k, v in d.items() if k not in _FIELD_SET}
+            for d in dicts
+        ]
+    cols = Columns(
+        index,
+        cast(list[int], times),
+        cast(list[Process], procs),
+        cast(list[OpType], types),
+        cast(list[str], fs),
+        list(map(get, dicts, repeat("value"))),
+        nodes,
+        list(map(get, dicts, repeat("error"))),
+        extra,
+    )
+    try:
+        return History._from_columns(cols, source=source)
+    except HistoryError:
+        return None
+
+
+class _Nones(Sequence[None]):
+    """``n`` times None, in no memory."""
+
+    __slots__ = ("_n",)
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> None: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[None]: ...
+    def __getitem__(self, i: int | slice) -> Sequence[None] | None:
+        if isinstance(i, slice):
+            return [None] * len(range(*i.indices(self._n)))
+        if not -self._n <= i < self._n:
+            raise IndexError("index out of range")
+        return None
+
+    def __iter__(self) -> Iterator[None]:
+        return repeat(None, self._n)
 
 
 # -- JSONL -------------------------------------------------------------------
@@ -552,7 +819,13 @@ def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn_tail: bool = True)
     sends it through the line-by-line reader, which names the offending
     line."""
     src = os.fspath(path)
-    fast = _read_jsonl_bulk(src, tolerate_torn_tail=tolerate_torn_tail)
+    enabled = gc.isenabled()
+    gc.disable()  # hundreds of thousands of new objects, no cycles: twice as fast
+    try:
+        fast = _read_jsonl_bulk(src, tolerate_torn_tail=tolerate_torn_tail)
+    finally:
+        if enabled:
+            gc.enable()
     if fast is not None:
         return fast
     return history_from_located(
@@ -587,9 +860,7 @@ def _read_jsonl_bulk(src: str, *, tolerate_torn_tail: bool) -> History | None:
         if type(d) is not dict:
             return None  # the slow path drops it with a warning
         lines.append(tail)
-    numbers: list[int] | None = None
     if any(not line or line.isspace() for line in lines if len(line) < 8):
-        numbers = [i + 1 for i, line in enumerate(lines) if line.strip()]
         lines = [line for line in lines if line.strip()]
     try:
         if _C_LOADS:
@@ -609,17 +880,8 @@ def _read_jsonl_bulk(src: str, *, tolerate_torn_tail: bool) -> History | None:
         return None
     if len(dicts) != len(lines):  # pragma: no cover - one value per line by now
         return None
-    make = op_from_mapping
-    ops = []
-    try:
-        for i, d in enumerate(dicts):
-            if type(d) is not dict:
-                return None
-            ops.append(make(d, i))
-    except HistoryError:
-        return None
-    where: Callable[[int], int] = (lambda i: i + 1) if numbers is None else numbers.__getitem__
-    return _validated(ops, where, src)
+    # None sends the file through the line-by-line reader, which names the line.
+    return history_from_op_dicts(dicts, src)
 
 
 # -- format dispatch --------------------------------------------------------

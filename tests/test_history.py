@@ -180,3 +180,69 @@ def test_ops_from_readers_are_ordinary_frozen_ops() -> None:
     assert copy.deepcopy(op) == op
     plain = op_from_mapping({"index": 0, "time": 1, "process": 0, "type": "invoke", "f": "r"})
     assert hash(plain) == hash(Op(index=0, time=1, process=0, type="invoke", f="r"))
+
+
+def _dicts() -> list[dict[str, object]]:
+    return [
+        {"index": 0, "time": 5, "process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"index": 1, "time": 6, "process": 1, "type": "invoke", "f": "read", "node": "n2"},
+        {"index": 2, "time": 7, "process": 0, "type": "ok", "f": "write", "value": 1},
+        {"index": 3, "time": 8, "process": "nemesis", "type": "info", "f": "start", "x": [1]},
+        {"index": 4, "time": 9, "process": 1, "type": "info", "f": "read", "error": "timeout"},
+        {"index": 5, "time": 10, "process": 2, "type": "invoke", "f": "read"},
+    ]
+
+
+def test_columnar_history_builds_the_same_ops_on_demand() -> None:
+    from jepsy.history import history_from_op_dicts
+
+    dicts = _dicts()
+    h = history_from_op_dicts(dicts, "mem")  # type: ignore[arg-type]
+    eager = History.from_dicts(dicts)
+    assert h is not None
+    assert len(h) == 6
+    assert h[3] == eager[3] and h[-1] == eager[-1]  # one op, before any are built
+    assert h[3].extra == {"x": [1]} and h[1].node == "n2" and h[4].error == "timeout"
+    assert list(h) == list(eager)
+    assert [h.partner(i) for i in range(6)] == [2, 4, 0, -1, 1, -1]
+    assert list(h.partners()) == [2, 4, 0, -1, 1, -1]
+    cols = h.columns()
+    assert list(cols.process) == [0, 1, 0, "nemesis", 1, 2]
+    assert list(eager.columns().value) == list(cols.value)
+    assert h.completion(h[0]) == eager[2]
+    with pytest.raises(IndexError):
+        h[6]
+
+
+@pytest.mark.parametrize(
+    ("i", "change"),
+    [
+        (0, {"process": True}),  # bool is not a process
+        (0, {"process": None}),
+        (1, {"type": "done"}),
+        (1, {"f": 3}),
+        (2, {"index": 1}),  # indexes that need renumbering
+        (2, {"time": 1.5}),
+        (1, {"node": 7}),
+        (2, {"type": "invoke"}),  # process 0 invokes twice: not a valid history
+        (4, {"f": "write"}),  # f differs from its invocation
+    ],
+)
+def test_bulk_builder_declines_what_the_op_by_op_path_must_decide(
+    i: int, change: dict[str, object]
+) -> None:
+    from jepsy.history import history_from_op_dicts
+
+    dicts = _dicts()
+    dicts[i] = {**dicts[i], **change}
+    assert history_from_op_dicts(dicts, "mem") is None  # type: ignore[arg-type]
+
+
+def test_bulk_builder_renumbers_missing_indexes_and_times() -> None:
+    from jepsy.history import history_from_op_dicts
+
+    dicts = [{k: v for k, v in d.items() if k not in ("index", "time")} for d in _dicts()]
+    h = history_from_op_dicts(dicts, "mem")  # type: ignore[arg-type]
+    assert h is not None
+    assert [op.index for op in h] == list(range(6))
+    assert {op.time for op in h} == {-1}

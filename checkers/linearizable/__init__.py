@@ -63,14 +63,24 @@ DEFAULT_MEMORY_MB = 2048
 """The memo cap when none is given: this, or half the available memory if less."""
 
 
+_MEMORY_SEEN: list[float] = []  # [monotonic time, MB] of the last look
+
+
 def _default_memory_mb() -> int:
+    # Asked once a second at most: checking many small histories in a row
+    # would otherwise spend much of its time reading /proc/meminfo.
+    now = time.monotonic()
+    if _MEMORY_SEEN and now - _MEMORY_SEEN[0] < 1.0:
+        return int(_MEMORY_SEEN[1])
     try:
         import psutil
 
         avail = int(psutil.virtual_memory().available // (2 * 1024 * 1024))
     except Exception:  # no psutil or no /proc: keep the fixed default
         return DEFAULT_MEMORY_MB
-    return max(64, min(DEFAULT_MEMORY_MB, avail))
+    mb = max(64, min(DEFAULT_MEMORY_MB, avail))
+    _MEMORY_SEEN[:] = [now, mb]
+    return mb
 
 
 MAX_EXPLAINED_KEYS = 10
@@ -92,19 +102,20 @@ class Task:
     model: Model
     slots: list[Slot]
     independent: bool
+    history: Sequence[Any]
 
 
 def _tasks(history: Sequence[Any], model: Model, independent: bool) -> list[Task]:
-    parts = split_keys(pair(history), independent=independent)
+    parts = split_keys(pair(history), history, independent=independent)
     return [
-        Task("" if key is None else str(jsonable(key)), model, slots, independent)
+        Task("" if key is None else str(jsonable(key)), model, slots, independent, history)
         for key, slots in parts.items()
     ]
 
 
 def check_key(task: Task, *, deadline: float, max_configs: int) -> list[tuple[str, dict[str, Any]]]:
     """Check one task: (label, result) for it, or for each part of it."""
-    entries = to_entries(task.slots, independent=task.independent)
+    entries = to_entries(task.slots, task.history, independent=task.independent)
     model = task.model
     try:
         groups = model.partition([(e.f, e.value) for e in entries])
@@ -116,7 +127,7 @@ def check_key(task: Task, *, deadline: float, max_configs: int) -> list[tuple[st
                     "valid": "unknown",
                     "error": str(e),
                     "op_count": len(entries),
-                    "pending_count": sum(1 for e in entries if e.comp is None),
+                    "pending_count": sum(1 for e in entries if e.cpos < 0),
                 },
             )
         ]
@@ -136,7 +147,7 @@ def check_key(task: Task, *, deadline: float, max_configs: int) -> list[tuple[st
 
 
 def _with(e: Entry, call: tuple[str, Any]) -> Entry:
-    return Entry(e.call, e.ret, call[0], call[1], e.inv, e.comp)
+    return Entry(e.call, e.ret, call[0], call[1], e.src, e.ipos, e.cpos)
 
 
 def _part_name(es: list[Entry], i: int) -> str:
@@ -157,7 +168,7 @@ def check_task(
     d: dict[str, Any] = {
         "valid": True,
         "op_count": len(entries),
-        "pending_count": sum(1 for e in entries if e.comp is None),
+        "pending_count": sum(1 for e in entries if e.cpos < 0),
     }
     if not entries:
         d["seconds"] = 0.0

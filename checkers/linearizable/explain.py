@@ -49,7 +49,7 @@ def jsonable(v: Any) -> Any:
 
 def op_dict(e: Entry) -> dict[str, Any]:
     d: dict[str, Any] = jsonable(e.op().to_dict())
-    if e.comp is None:
+    if e.cpos < 0:
         d["pending"] = True
     return d
 
@@ -123,10 +123,10 @@ def explain(b: Built, out: Outcome) -> dict[str, Any]:
 
 def previous_ok(entries: list[Entry], e: Entry) -> Entry | None:
     """The ok op that completed last before ``e`` completed (or was called, if pending)."""
-    limit = e.ret if e.comp is not None else e.call
+    limit = e.ret if e.cpos >= 0 else e.call
     best: Entry | None = None
     for x in entries:
-        if x.comp is not None and x.ret < limit and (best is None or x.ret > best.ret):
+        if x.cpos >= 0 and x.ret < limit and (best is None or x.ret > best.ret):
             best = x
     return best
 

@@ -23,76 +23,90 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Any
 
 from jepsy.checkers.linearizable.models import CASRegister, Model, Register, freeze
 from jepsy.checkers.linearizable.reduce import NIL, reduce_register
 from jepsy.checkers.linearizable.search import CAS, GEN, GENREAD, INF, READ, WRITE, Problem
 from jepsy.errors import ModelError
-from jepsy.history import Op
+from jepsy.history import History, Op
 
 
 @dataclass(slots=True)
 class Entry:
     """One operation: call/return times (event positions x2; ``ret`` is
     INF while pending), what the model sees (``f``, frozen ``value``), and
-    the history ops it came from."""
+    where in ``src`` (the history) its invocation and completion are
+    (``cpos`` -1: pending; an ``info`` completion counts as pending).  The
+    history's ops are looked up only to explain a failure."""
 
     call: int
     ret: int
     f: str
     value: Any
-    inv: Op
-    comp: Op | None
+    src: Sequence[Op]
+    ipos: int
+    cpos: int
 
     @property
     def pending(self) -> bool:
         return self.ret >= INF
 
+    @property
+    def inv(self) -> Op:
+        return self.src[self.ipos]
+
+    @property
+    def comp(self) -> Op | None:
+        return None if self.cpos < 0 else self.src[self.cpos]
+
     def op(self) -> Op:
         """The op to show: the completion for ok ops, else the invocation."""
-        return self.comp if self.comp is not None else self.inv
+        return self.src[self.cpos if self.cpos >= 0 else self.ipos]
 
 
-Slot = list[Any]
-"""[invoke position, invoke op, completion position (-1 none, -2 fail), completion op]."""
+Slot = tuple[int, int]
+"""(invoke position, ok completion position or -1) of one client operation."""
+
+
+def _as_history(history: Sequence[Op]) -> History:
+    return history if isinstance(history, History) else History(history, validate=False)
 
 
 def pair(history: Sequence[Op]) -> list[Slot]:
-    """Client invocations with their completions, in invocation order."""
-    open_: dict[Any, Slot] = {}
-    done: list[Slot] = []
-    for pos, op in enumerate(history):
-        proc = op.process
-        if type(proc) is not int:
-            continue
-        t = op.type
-        if t == "invoke":
-            slot = [pos, op, -1, None]
-            done.append(slot)
-            open_[proc] = slot
-        else:
-            got = open_.pop(proc, None)
-            if got is None:
-                continue
-            if t == "ok":
-                got[2] = pos
-                got[3] = op
-            elif t == "fail":
-                got[2] = -2
-    return done
+    """Client invocations with their ok completions, in invocation order;
+    failed ops are left out, ``info`` and unanswered ones have -1.
+
+    Works on the history's columns: no op objects are built."""
+    h = _as_history(history)
+    cols = h.columns()
+    types = cols.type
+    partner = h.partners()
+    slots = [
+        (i, c)
+        for i, p, t, c in zip(count(), cols.process, types, partner)
+        if t == "invoke" and type(p) is int and (c < 0 or types[c] != "fail")
+    ]
+    if any(c >= 0 and types[c] == "info" for _, c in slots):
+        slots = [(i, c if c < 0 or types[c] == "ok" else -1) for i, c in slots]
+    return slots
 
 
-def split_keys(slots: list[Slot], *, independent: bool) -> dict[Hashable, list[Slot]]:
+def split_keys(
+    slots: list[Slot], history: Sequence[Op], *, independent: bool
+) -> dict[Hashable, list[Slot]]:
     """Slots per key of ``[key value]`` values (one part, key None, unless ``independent``)."""
     if not independent:
         return {None: slots}
+    values = _as_history(history).columns().value
     parts: dict[Hashable, list[Slot]] = {}
+    scalars = _SCALARS
     for slot in slots:
-        iv = slot[1].value
+        iv = values[slot[0]]
         if (type(iv) is list or type(iv) is tuple) and len(iv) == 2:
             k = iv[0]
-            if type(k) not in _SCALARS:
+            if type(k) not in scalars:
                 k = freeze(k)
             got = parts.get(k)
             if got is None:
@@ -102,22 +116,26 @@ def split_keys(slots: list[Slot], *, independent: bool) -> dict[Hashable, list[S
     return parts
 
 
-def to_entries(slots: list[Slot], *, independent: bool) -> list[Entry]:
-    """Entries (ok and pending ops; fail dropped) of slots, values frozen,
-    unwrapped from ``[key value]`` when ``independent``."""
+def to_entries(slots: list[Slot], history: Sequence[Op], *, independent: bool) -> list[Entry]:
+    """Entries of slots, values frozen, unwrapped from ``[key value]`` when
+    ``independent``."""
+    h = _as_history(history)
+    cols = h.columns()
+    values = cols.value
+    fs = cols.f
     out: list[Entry] = []
+    append = out.append
     readish = _READISH
     scalars = _SCALARS
-    for ipos, inv, cpos, comp in slots:
-        if cpos == -2:
-            continue
-        iv = inv.value
-        if comp is not None:
-            cv = comp.value
+    for ipos, cpos in slots:
+        iv = values[ipos]
+        f = fs[ipos]
+        if cpos >= 0:
+            cv = values[cpos]
             if independent:
                 iv = iv[1]
                 cv = cv[1] if (type(cv) is list or type(cv) is tuple) and len(cv) == 2 else None
-            value = cv if cv is not None else (None if inv.f in readish else iv)
+            value = cv if cv is not None else (None if f in readish else iv)
             ret = cpos + cpos
         else:
             if independent:
@@ -126,14 +144,15 @@ def to_entries(slots: list[Slot], *, independent: bool) -> list[Entry]:
             ret = INF
         if type(value) not in scalars:
             value = freeze(value)
-        out.append(Entry(ipos + ipos, ret, inv.f, value, inv, comp))
+        append(Entry(ipos + ipos, ret, f, value, h, ipos, cpos))
     return out
 
 
 def collect(history: Sequence[Op], *, independent: bool = False) -> dict[Hashable, list[Entry]]:
     """Entries per key (key None unless ``independent``), sorted by call."""
-    parts = split_keys(pair(history), independent=independent)
-    return {k: to_entries(v, independent=independent) for k, v in parts.items()}
+    h = _as_history(history)
+    parts = split_keys(pair(h), h, independent=independent)
+    return {k: to_entries(v, h, independent=independent) for k, v in parts.items()}
 
 
 _READISH = frozenset(("read", "get", "r", "dequeue"))
@@ -162,7 +181,7 @@ def build(entries: list[Entry], model: Model, *, reduce: bool = True) -> Built:
             if pv is None:
                 continue
             if pv != (e.f, e.value):
-                e = Entry(e.call, e.ret, pv[0], freeze(pv[1]), e.inv, e.comp)
+                e = Entry(e.call, e.ret, pv[0], freeze(pv[1]), e.src, e.ipos, e.cpos)
         live.append(e)
     if type(model) in (Register, CASRegister):
         return _build_register(live, model, reduce=reduce)

@@ -104,11 +104,25 @@ class Outcome:
 
     valid: bool | None
     reason: str | None = None
-    linearization: list[int] | None = None
     frontier: list[Frontier] = field(default_factory=list)
     progress: int = 0
     configs: int = 0
     order: str | None = None
+    path: list[Child] | None = None
+    m: int = 0
+
+    def found(self, path: list[Child], m: int) -> None:
+        """Keep the path to the goal (a copy: the search goes on using its list)."""
+        self.path = list(path)
+        self.m = m
+
+    @property
+    def linearization(self) -> list[int] | None:
+        """Op ids in linearization order, worked out from the path when asked."""
+        path = self.path
+        if path is None:
+            return None
+        return [op for i in range(1, len(path)) for op in step_ops(path[i - 1], path[i], self.m)]
 
 
 def step_ops(prev: Child, cur: Child, m: int) -> list[int]:
@@ -294,9 +308,7 @@ def _search(p: Problem, *, eager: bool, out: Outcome) -> Generator[int, None, bo
             path.append(child)
             if lo == m:
                 out.configs += it & 1023
-                out.linearization = [
-                    op for i in range(1, len(path)) for op in step_ops(path[i - 1], path[i], m)
-                ]
+                out.found(path, m)
                 return True
         # Candidates among completed ops: called before the earliest return R.
         r_min = INF
@@ -493,9 +505,7 @@ def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
         path.append(child)
         if lo == m:
             out.configs += it & 1023
-            out.linearization = [
-                op for i in range(1, len(path)) for op in step_ops(path[i - 1], path[i], m)
-            ]
+            out.found(path, m)
             return True
         r_min = INF
         k = lo
