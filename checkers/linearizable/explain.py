@@ -22,6 +22,7 @@ By example (the shape)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from jepsy.checkers.linearizable.problem import Built, Entry
@@ -121,7 +122,7 @@ def explain(b: Built, out: Outcome) -> dict[str, Any]:
     return d
 
 
-def previous_ok(entries: list[Entry], e: Entry) -> Entry | None:
+def previous_ok(entries: Sequence[Entry], e: Entry) -> Entry | None:
     """The ok op that completed last before ``e`` completed (or was called, if pending)."""
     limit = e.ret if e.cpos >= 0 else e.call
     best: Entry | None = None

@@ -24,9 +24,16 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Any
+from typing import Any, overload
 
-from jepsy.checkers.linearizable.models import CASRegister, Model, Register, freeze
+from jepsy.checkers.linearizable.models import (
+    READ_FS,
+    WRITE_FS,
+    CASRegister,
+    Model,
+    Register,
+    freeze,
+)
 from jepsy.checkers.linearizable.reduce import NIL, reduce_register
 from jepsy.checkers.linearizable.search import CAS, GEN, GENREAD, INF, READ, WRITE, Problem
 from jepsy.errors import ModelError
@@ -166,7 +173,7 @@ class Built:
     the pre-check already proved the part not linearizable."""
 
     problem: Problem
-    ids: list[Entry]
+    ids: Sequence[Entry]
     model: Model
     states: list[Any] = field(default_factory=list)
     violation: tuple[Entry, str] | None = None
@@ -264,6 +271,148 @@ def _build_register(entries: list[Entry], model: Model, *, reduce: bool) -> Buil
     id_entries = [entries[r[5]] for r in comp] + [entries[r[4]] for r in pend]
     # A tightened pending op keeps its Entry (shown as the invocation).
     return Built(p, id_entries, model, states, violation)
+
+
+class _SlotEntries(Sequence[Entry]):
+    """``Built.ids`` of the fused register path: the Entry of op id ``i``,
+    made only when an explanation asks for it."""
+
+    def __init__(
+        self, slots: list[Slot], order: list[int], history: History, independent: bool
+    ) -> None:
+        self._slots = slots
+        self._order = order
+        self._history = history
+        self._independent = independent
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @overload
+    def __getitem__(self, i: int) -> Entry: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Entry]: ...
+    def __getitem__(self, i: int | slice) -> Entry | Sequence[Entry]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        slot = self._slots[self._order[i]]
+        return to_entries([slot], self._history, independent=self._independent)[0]
+
+
+def build_register_slots(
+    slots: list[Slot],
+    history: Sequence[Op],
+    model: Model,
+    *,
+    independent: bool,
+    reduce: bool = True,
+) -> Built:
+    """:func:`build` for a :class:`Register` or :class:`CASRegister` straight
+    from slots: the same problem as ``build(to_entries(...))``, in one pass
+    over the history's columns, with no Entry objects (``ids`` makes them
+    when an explanation needs one)."""
+    h = _as_history(history)
+    cols = h.columns()
+    values = cols.value
+    fs = cols.f
+    init_value = model.init()
+    ids: dict[Any, int] = {init_value: NIL}
+    states: list[Any] = [init_value]
+    cas_ok = type(model) is CASRegister
+    scalars = _SCALARS
+    readish = _READISH
+    reads = READ_FS
+    writes = WRITE_FS
+    get = ids.get
+
+    def intern(v: Any) -> int:
+        if type(v) not in scalars:
+            v = freeze(v)
+        i = ids.get(v)
+        if i is None:
+            try:
+                i = ids[v] = len(states)
+            except TypeError:
+                raise ModelError(f"register values must be hashable, got {v!r}") from None
+            states.append(v)
+        return i
+
+    comp: list[list[int]] = []
+    pend: list[list[int]] = []
+    cadd = comp.append
+    padd = pend.append
+    n = -1
+    for ipos, cpos in slots:
+        n += 1
+        f = fs[ipos]
+        v = values[ipos]
+        if independent:
+            v = v[1]
+        if cpos >= 0:
+            cv = values[cpos]
+            if independent:
+                cv = cv[1] if (type(cv) is list or type(cv) is tuple) and len(cv) == 2 else None
+            if cv is not None:
+                v = cv
+            elif f in readish:
+                v = None
+        elif f in reads:
+            continue  # a pending read constrains nothing and changes nothing
+        if f == "cas" and cas_ok:
+            if (type(v) is not list and type(v) is not tuple) or len(v) != 2:
+                raise ModelError(
+                    f"cas value must be [expected new], got {freeze(v)!r} (op {h[ipos].index})"
+                )
+            x, y = v
+            a = get(x) if type(x) in scalars else None
+            if a is None:
+                a = intern(x)
+            b = get(y) if type(y) in scalars else None
+            if b is None:
+                b = intern(y)
+            kd = CAS
+        else:
+            a = get(v) if type(v) in scalars else None
+            if a is None:
+                a = intern(v)
+            b = 0
+            if f in reads:
+                kd = READ
+            elif f in writes:
+                kd = WRITE
+            else:
+                raise ModelError(
+                    f"model {model.name!r} has no operation {f!r} (op {h[ipos].index}); "
+                    "use read, write" + (" or cas" if cas_ok else "")
+                )
+        if cpos >= 0:
+            cadd([ipos + ipos, cpos + cpos, kd, a, b, n])
+        else:
+            padd([ipos + ipos, kd, a, b, n])
+    violation = None
+    if reduce:
+        comp, pend, viol = reduce_register(comp, pend)
+    else:
+        viol = None
+    cols_ = [list(c) for c in zip(*comp, strict=True)] if comp else [[] for _ in range(6)]
+    p = Problem(
+        ccall=cols_[0],
+        cret=cols_[1],
+        ckind=cols_[2],
+        ca=cols_[3],
+        cb=cols_[4],
+        pcall=[r[0] for r in pend],
+        pkind=[r[1] for r in pend],
+        pa=[r[2] for r in pend],
+        pb=[r[3] for r in pend],
+        ppred=_preds([(r[1], r[2], r[3]) for r in pend]),
+        init=NIL,
+    )
+    order = cols_[5] + [r[4] for r in pend]
+    entries = _SlotEntries(slots, order, h, independent)
+    if viol is not None:
+        violation = (to_entries([slots[viol[0]]], h, independent=independent)[0], viol[1])
+    return Built(p, entries, model, states, violation)
 
 
 def _preds(keys: list[Hashable]) -> list[int]:

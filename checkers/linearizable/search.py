@@ -474,13 +474,20 @@ def _search(p: Problem, *, eager: bool, out: Outcome) -> Generator[int, None, bo
 
 def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
     """:func:`_search` specialised to register ops with no pending op left
-    (the common case after the reductions): the same search, fewer branches."""
+    (the common case after the reductions): the same search, fewer branches.
+
+    One scan per configuration finds the candidates (ops called before the
+    earliest return among the unlinearized ones), the reads that match the
+    state and the legal writes and CAS ops at once.  Every op the scan takes
+    is a candidate: calls are sorted, so a later op's return, which follows
+    its own call, can never fall before an earlier op's call."""
     ccall, cret, ckind, ca, cb = p.ccall, p.cret, p.ckind, p.ca, p.cb
     m = len(ccall)
     seen: set[tuple[int, int, int]] = set()
     add = seen.add
     stack: list[list[Child]] = [[(0, 0, 0, p.init, -1)]]
     path: list[Child] = []
+    push = stack.append
     frontier = out.frontier
     frontier.clear()
     best = -1
@@ -510,7 +517,9 @@ def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
         r_min = INF
         k = lo
         ww = w
-        cands: list[int] = []
+        rbits = 0
+        first_read = -1
+        legal: list[int] = []
         while k < m:
             if ccall[k] >= r_min:
                 break
@@ -518,42 +527,34 @@ def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
                 r = cret[k]
                 if r < r_min:
                     r_min = r
-                cands.append(k)
+                kd = ckind[k]
+                if kd == READ:
+                    if ca[k] == st:
+                        rbits |= 1 << (k - lo)
+                        if first_read < 0:
+                            first_read = k
+                elif kd == WRITE or ca[k] == st:
+                    legal.append(k)
             k += 1
             ww >>= 1
-        rbits = 0
-        first_read = -1
-        for k in cands:
-            if ckind[k] == READ and ca[k] == st and ccall[k] < r_min:
-                rbits |= 1 << (k - lo)
-                if first_read < 0:
-                    first_read = k
         if rbits:
+            # Greedy reads: all matching reads at once, no alternative tried.
             w2 = w | rbits
             if w2 & 1:
                 t = ((w2 + 1) & ~w2).bit_length() - 1
-                stack.append([(lo + t, w2 >> t, 0, st, first_read)])
+                push([(lo + t, w2 >> t, 0, st, first_read)])
             else:
-                stack.append([(lo, w2, 0, st, first_read)])
+                push([(lo, w2, 0, st, first_read)])
             continue
         comp_kids: list[Child] = []
-        for k in reversed(cands):
-            if ccall[k] >= r_min:
-                continue
-            kd = ckind[k]
-            if kd == WRITE:
-                ns = ca[k]
-            elif kd == CAS and ca[k] == st:
-                ns = cb[k]
-            else:
-                continue
-            j = k - lo
-            if j:
-                comp_kids.append((lo, w | (1 << j), 0, ns, k))
-            else:
+        for k in reversed(legal):
+            ns = ca[k] if ckind[k] == WRITE else cb[k]
+            if k == lo:
                 w2 = w | 1
                 t = ((w2 + 1) & ~w2).bit_length() - 1
                 comp_kids.append((lo + t, w2 >> t, 0, ns, k))
+            else:
+                comp_kids.append((lo, w | (1 << (k - lo)), 0, ns, k))
         if not comp_kids:
             prog = lo + w.bit_count()
             if prog >= best:
@@ -563,7 +564,7 @@ def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
                     frontier.clear()
                 if len(frontier) < MAX_CONFIGS_KEPT:
                     frontier.append(Frontier(path[-TAIL:], len(path) - 1, lo, w, 0, st))
-        stack.append(comp_kids)
+        push(comp_kids)
     out.configs += it & 1023
     return False
 
