@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,43 @@ def need_shared_histories() -> Path:
         f"needs ../shared/histories next to the project ({SHARED_HISTORIES})",
     )
     return SHARED_HISTORIES
+
+
+# ---------------------------------------------------------------- leftovers
+# The SSH and docker backends default to node directories /var/lib/jepsy/<node>
+# on their hosts; the SSH test hosts share this machine's filesystem, so a test
+# that used the default would leave /var/lib/jepsy/n1 .. behind here.  Every
+# test (and the session as a whole) must leave none that it did not find.
+
+NODE_BASE = Path("/var/lib/jepsy")
+
+
+def node_dirs_here() -> set[str]:
+    """The ``/var/lib/jepsy/n*`` paths that exist right now."""
+    try:
+        return {str(p) for p in NODE_BASE.glob("n*")}
+    except OSError:
+        return set()
+
+
+_SESSION_NODE_DIRS: set[str] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _SESSION_NODE_DIRS.update(node_dirs_here())
+
+
+@pytest.fixture(autouse=True)
+def _no_node_dirs_left_behind() -> Iterator[None]:
+    before = node_dirs_here()
+    yield
+    new = sorted(node_dirs_here() - before - _SESSION_NODE_DIRS)
+    assert not new, f"the test left node directories behind: {new}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Catches what module- and session-scoped fixtures leave at their teardown.
+    new = sorted(node_dirs_here() - _SESSION_NODE_DIRS)
+    if new:
+        print(f"\nERROR: the test session left node directories behind: {new}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
