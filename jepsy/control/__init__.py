@@ -37,6 +37,7 @@ By example::
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import posixpath
 import shlex
@@ -48,6 +49,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Self, runtime_checkable
 
 from jepsy.errors import ConfigError, RemoteError, SetupError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,20 +252,141 @@ def spawn_via_shell(
 
     For backends whose exec runs a command to completion (docker, ssh); the
     quoting happens here, at the shell boundary, and nowhere else."""
+    pid, _start = spawn_via_shell_started(
+        remote, node, args, log=log, env=env, cwd=cwd, nohup=nohup
+    )
+    return pid
+
+
+def spawn_via_shell_started(
+    remote: Remote,
+    node: str,
+    args: Sequence[str],
+    *,
+    log: str,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    nohup: bool = False,
+) -> tuple[int, str]:
+    """:func:`spawn_via_shell`, also returning the process's start time on the
+    node (``/proc/PID/stat`` field 22, ``""`` if it was already gone), which
+    tells it apart from a later process that reuses its pid (see
+    :func:`kill_spawned`)."""
     if env:
         args = ("env", *(f"{k}={v}" for k, v in env.items()), *args)
     script = f"mkdir -p {shlex.quote(posixpath.dirname(log) or '/')} && "
     if cwd:
         script += f"cd {shlex.quote(cwd)} && "
     launcher = "setsid nohup" if nohup else "setsid"
-    script += f"{{ {launcher} {shlex.join(args)} >>{shlex.quote(log)} 2>&1 </dev/null & }}; echo $!"
+    script += (
+        f"{{ {launcher} {shlex.join(args)} >>{shlex.quote(log)} 2>&1 </dev/null & }}; "
+        "p=$!; s=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f20); echo $p $s"
+    )
     r = remote.exec(node, ["sh", "-c", script], timeout=30)
     try:
-        return int(r.out.split()[-1])
+        words = r.out.splitlines()[-1].split()
+        pid = int(words[0])
     except (ValueError, IndexError) as e:
         raise RemoteError(
             "spawn did not report a pid", node=node, argv=list(args), stdout=r.stdout
         ) from e
+    start = words[1] if len(words) > 1 and words[1].isdigit() else ""
+    return pid, start
+
+
+# The one guard every pid-based fault and cleanup goes through, run on the node
+# right before the signal: ``ours PID [START]`` succeeds only for a live
+# process (not a zombie) other than pid 1 and the shell itself, that lives in
+# the same network namespace as this shell - the node's own (a namespace host,
+# a container, the SSH host) - and, when START is given, that started at that
+# time (so a pid reused by another process since is left alone).  Namespace
+# hosts share the machine's PID space: without the namespace check a stale pid
+# could name dockerd or any other process of the machine.
+_OURS = (
+    "ours() { "
+    'case "$1" in ""|*[!0-9]*) return 1;; esac; '
+    '[ "$1" -gt 1 ] && [ "$1" != "$$" ] || return 1; '
+    'n=$(readlink "/proc/$1/ns/net" 2>/dev/null) || return 1; '
+    '[ -n "$n" ] && [ "$n" = "$(readlink /proc/$$/ns/net)" ] || return 1; '
+    '[ -z "$2" ] || '
+    '[ "$(sed \'s/.*) //\' "/proc/$1/stat" 2>/dev/null | cut -d\' \' -f20)" = "$2" ]; '
+    "}; "
+)
+
+
+def _check_pid(pid: int) -> int:
+    pid = int(pid)
+    if pid <= 1:
+        # kill 0 / -1 / 1 would hit a process group, every process, or init.
+        raise ConfigError(f"refusing to signal pid {pid}: not a daemon's pid")
+    return pid
+
+
+def kill_spawned(
+    remote: Remote,
+    node: str,
+    procs: Sequence[tuple[int, str]],
+    *,
+    timeout: float = 0.0,
+) -> list[int]:
+    """SIGKILL the processes a backend spawned on ``node``: ``(pid, start)``
+    pairs from :func:`spawn_via_shell_started`.  Each is signalled only if it
+    is still that process and lives in the node's network namespace (see
+    ``_OURS``); the others (long dead, pid reused) are left alone.  Returns the
+    pids signalled.  A teardown command: bounded retries (:func:`cleanup_exec`),
+    ``timeout`` per attempt (0: :data:`CLEANUP_TIMEOUT`)."""
+    specs = [f"{int(pid)}:{start}" for pid, start in procs if int(pid) > 1]
+    if not specs:
+        return []
+    script = (
+        _OURS + 'for x in "$@"; do p=${x%%:*}; s=${x#*:}; '
+        'if ours "$p" "$s"; then kill -s KILL "$p" 2>/dev/null && echo "$p"; fi; done; true'
+    )
+    r = cleanup_exec(
+        remote, node, ["sh", "-c", script, "sh", *specs], timeout=timeout or CLEANUP_TIMEOUT
+    )
+    return [int(w) for w in r.out.split() if w.isdigit()]
+
+
+# Teardown-time commands (kill, rm, iptables -F, rmdir) run when a machine is
+# often at its busiest (every node tearing down at once, daemons dying, logs
+# flushed); over SSH one took more than 10 s to start under load.  They get a
+# long timeout and a bounded number of attempts; they must be idempotent.
+CLEANUP_TIMEOUT = 60.0
+CLEANUP_ATTEMPTS = 3
+
+
+def cleanup_exec(
+    remote: Remote,
+    node: str,
+    argv: Sequence[str],
+    *,
+    timeout: float = CLEANUP_TIMEOUT,
+    attempts: int = CLEANUP_ATTEMPTS,
+    backoff: float = 0.5,
+) -> ExecResult:
+    """Run an idempotent cleanup command (``check=False``), retrying it when it
+    times out or the connection fails, at most ``attempts`` times in all
+    (sleeping ``backoff``, doubled each time, between attempts).  A command
+    that ran and exited non-zero is not retried: its result is returned.
+    After the last failed attempt its error is raised."""
+    attempts = max(1, int(attempts))
+    for i in range(attempts):
+        try:
+            return remote.exec(node, argv, timeout=timeout, check=False)
+        except RemoteError as e:
+            if i + 1 >= attempts:
+                raise
+            log.warning(
+                "%s: cleanup command %s failed (%s); retrying (%d of %d)",
+                node,
+                shlex.join(argv),
+                e,
+                i + 2,
+                attempts,
+            )
+            time.sleep(backoff * 2**i)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def signal_pid(
@@ -271,30 +395,40 @@ def signal_pid(
     """Send signal ``sig`` (a name such as ``"STOP"``) to ``pid`` on ``node``.
 
     Returns False when the process no longer exists, True when the signal was
-    delivered.  Works on every backend (it runs ``kill`` on the node)."""
+    delivered.  Works on every backend (it runs ``kill`` on the node).
+
+    Only a process living in the node's own network namespace is signalled
+    (checked on the node right before the kill): namespace hosts share this
+    machine's PID space, so a stale pid (a pidfile left by a dead daemon, its
+    pid since reused) must never reach a process outside the cluster.  Such a
+    pid counts as gone (False).  Pids below 2 raise ConfigError."""
     name = sig.upper().removeprefix("SIG")
     if name not in _SIGNALS:
         raise ConfigError(f"unknown signal {sig!r}; use one of {sorted(_SIGNALS)}")
-    r = remote.exec(node, ["kill", "-s", name, str(int(pid))], timeout=timeout, check=False)
+    pid = _check_pid(pid)
+    script = _OURS + 'ours "$1" || exit 3; kill -s "$2" "$1"'
+    r = remote.exec(node, ["sh", "-c", script, "sh", str(pid), name], timeout=timeout, check=False)
     return r.exit_code == 0
 
 
 def pid_alive(remote: Remote, node: str, pid: int, *, timeout: float = 10.0) -> bool:
-    """Whether ``pid`` on ``node`` is a live process.
+    """Whether ``pid`` on ``node`` is a live process of the node.
 
     A zombie (state ``Z`` in ``/proc/PID/stat``) counts as dead: on some
     machines init reaps orphans slowly, so ``kill -0`` keeps succeeding for a
-    while after a process died."""
-    r = remote.exec(node, ["cat", f"/proc/{int(pid)}/stat"], timeout=timeout, check=False)
-    if r.exit_code != 0:
-        return False
-    return _stat_state(r.stdout) not in ("Z", "X", "")
+    while after a process died.  So does a process outside the node's network
+    namespace (a reused pid on a namespace host; see :func:`signal_pid`)."""
+    return pid_state(remote, node, pid, timeout=timeout) not in ("Z", "X", "")
 
 
 def pid_state(remote: Remote, node: str, pid: int, *, timeout: float = 10.0) -> str:
     """The one-letter state of ``pid`` on ``node`` (``R``, ``S``, ``T`` = stopped,
-    ``Z`` = zombie ...) or ``""`` when there is no such process."""
-    r = remote.exec(node, ["cat", f"/proc/{int(pid)}/stat"], timeout=timeout, check=False)
+    ``Z`` = zombie ...) or ``""`` when there is no such process in the node's
+    network namespace."""
+    if int(pid) <= 1:
+        return ""
+    script = _OURS + 'ours "$1" || exit 3; cat "/proc/$1/stat"'
+    r = remote.exec(node, ["sh", "-c", script, "sh", str(int(pid))], timeout=timeout, check=False)
     return _stat_state(r.stdout) if r.exit_code == 0 else ""
 
 
@@ -398,12 +532,16 @@ def make_remote(kind: str, nodes: Sequence[str], **opts: Any) -> Remote:
 
 
 __all__ = [
+    "CLEANUP_ATTEMPTS",
+    "CLEANUP_TIMEOUT",
     "REMOTE_KINDS",
     "ExecResult",
     "NoopRemote",
     "Remote",
     "SetupTeardown",
     "check_argv",
+    "cleanup_exec",
+    "kill_spawned",
     "make_remote",
     "pid_alive",
     "pid_state",
@@ -412,5 +550,6 @@ __all__ = [
     "signal_pid",
     "sigterm_as_interrupt",
     "spawn_via_shell",
+    "spawn_via_shell_started",
     "wait_until",
 ]

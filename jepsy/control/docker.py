@@ -43,7 +43,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from jepsy.control import ExecResult, SetupTeardown, check_argv, raise_for_exit, spawn_via_shell
+from jepsy.control import (
+    ExecResult,
+    SetupTeardown,
+    check_argv,
+    cleanup_exec,
+    kill_spawned,
+    raise_for_exit,
+    spawn_via_shell_started,
+)
 from jepsy.control.image import DEFAULT_TAG, docker_client, image_exists
 from jepsy.control.local import validate_cluster_name
 from jepsy.errors import ConfigError, RemoteError, RemoteTimeout, SetupError
@@ -95,7 +103,7 @@ class DockerRemote(SetupTeardown):
         self._name = {n: f"{cluster}-{n}" for n in self._nodes}
         self._client: Any = None
         self._cid: dict[str, str] = {}
-        self._spawned: dict[str, list[int]] = {}
+        self._spawned: dict[str, list[tuple[int, str]]] = {}
         self._lock = threading.Lock()
         self._adopted = False
 
@@ -279,9 +287,8 @@ class DockerRemote(SetupTeardown):
                     c = self._docker().containers.get(self._cid[n])
                     if c.status == "paused":
                         c.unpause()
-                    if pids:
-                        self.exec(n, ["kill", "-9", *map(str, pids)], check=False, timeout=10)
-                    self.exec(n, ["iptables", "-F"], check=False, timeout=10)
+                    kill_spawned(self, n, pids)
+                    cleanup_exec(self, n, ["iptables", "-F"])
         else:
             destroy(self.cluster, docker_host=self.docker_host, client=self._client)
         self._cid = {}
@@ -390,9 +397,9 @@ class DockerRemote(SetupTeardown):
         cwd: str | None = None,
     ) -> int:
         args = check_argv(node, argv)
-        pid = spawn_via_shell(self, node, args, log=log, env=env, cwd=cwd)
+        pid, start = spawn_via_shell_started(self, node, args, log=log, env=env, cwd=cwd)
         with self._lock:
-            self._spawned.setdefault(node, []).append(pid)
+            self._spawned.setdefault(node, []).append((pid, start))
         return pid
 
     def upload(self, node: str, local: str | os.PathLike[str], remote: str) -> None:

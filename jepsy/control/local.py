@@ -23,7 +23,12 @@ What ``setup`` created is recorded in a state file
   that was killed before it could clean up.
 
 Cleanup never trusts process names: it kills exactly the processes that
-live in the cluster's namespaces (``ip netns pids``) and the pids it spawned.
+live in the cluster's namespaces (``ip netns pids``) and the daemons it
+spawned, and never by a bare pid that may have been reused: each process is
+held by a pidfd (opened at spawn, or before its namespace is re-checked in a
+scan) and signalled through it.  Never pid 1, this process or its group,
+and never the machine's own network namespace, whatever a name in
+``/run/netns`` points at.
 
 Needs root (namespaces, bridges, iptables).  One iptables rule is added on
 the host (``FORWARD -i BR -o BR -j ACCEPT``): with ``br_netfilter`` loaded
@@ -45,6 +50,7 @@ import json
 import logging
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -132,29 +138,131 @@ def _links() -> set[str]:
     return names
 
 
+def _ns_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a namespace file, or None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _namespace_ids(namespaces: Sequence[str]) -> set[tuple[int, int]]:
+    """The ids of the named network namespaces (``/run/netns/<ns>``).
+
+    Never this machine's own namespace (ours or pid 1's), even if a name
+    points at it (``ip netns attach NAME 1``): killing "the processes in that
+    namespace" would kill everything on the machine, dockerd included.  A
+    name whose file is not a mounted namespace (a stale file in /run/netns) has
+    no id."""
+    own = _ns_id("/proc/self/ns/net")
+    host = {x for x in (own, _ns_id("/proc/1/ns/net")) if x is not None}
+    want = set()
+    for ns in namespaces:
+        nid = _ns_id(f"/run/netns/{ns}")
+        if nid is None or (own is not None and nid[0] != own[0]):
+            continue  # gone, or not a namespace (not on nsfs)
+        if nid in host:
+            log.error(
+                "namespace %s is this machine's own network namespace: "
+                "refusing to kill the processes in it",
+                ns,
+            )
+            continue
+        want.add(nid)
+    return want
+
+
+def _in_namespaces(pid: int, want: set[tuple[int, int]]) -> bool:
+    """Whether host pid ``pid`` lives in one of the namespaces ``want``
+    (False when its namespace cannot be read: gone, a zombie, no access)."""
+    nid = _ns_id(f"/proc/{pid}/ns/net")
+    return nid is not None and nid in want
+
+
 def _pids_in(namespaces: Sequence[str]) -> list[int]:
     """Host pids of the processes living in the named network namespaces
     (what ``ip netns pids`` reports, for all of them in one /proc scan)."""
-    want = set()
-    for ns in namespaces:
-        with contextlib.suppress(OSError):
-            st = os.stat(f"/run/netns/{ns}")
-            want.add((st.st_dev, st.st_ino))
+    want = _namespace_ids(namespaces)
     if not want:
         return []
     pids = []
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            st = os.stat(f"/proc/{entry.name}/ns/net")
-            if (st.st_dev, st.st_ino) in want:
-                pids.append(int(entry.name))
+        if entry.name.isdigit() and _in_namespaces(int(entry.name), want):
+            pids.append(int(entry.name))
     return pids
 
 
-def _ns_pids(ns: str) -> list[int]:
-    return _pids_in([ns])
+_GONE = -1  # _pidfd(): the process no longer exists
+
+
+def _pidfd(pid: int) -> int | None:
+    """A pidfd for ``pid`` (it names that very process, whatever later reuses
+    the pid), ``_GONE`` if there is no such process, None where pidfds are
+    not supported (then plain pids are used)."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return _GONE
+    except (AttributeError, OSError):
+        return None
+
+
+def _targets_in(pids: Sequence[int], want: set[tuple[int, int]]) -> dict[int, int | None]:
+    """pid -> pidfd for the ``pids`` that may be killed: each lives in one of
+    the namespaces ``want``, checked *after* its pidfd was opened (so a pid
+    reused between the scan and now is checked as the new process, and a
+    process that died since only gets signals that go nowhere), and is neither
+    pid 1, nor this process, nor in this process's group."""
+    me, group = os.getpid(), os.getpgrp()
+    out: dict[int, int | None] = {}
+    for pid in dict.fromkeys(pids):
+        if pid <= 1 or pid == me:
+            continue
+        fd = _pidfd(pid)
+        if fd == _GONE:
+            continue
+        try:
+            ok = _in_namespaces(pid, want) and os.getpgid(pid) != group
+        except OSError:
+            ok = False
+        if ok:
+            out[pid] = fd
+        elif fd is not None:
+            os.close(fd)
+    return out
+
+
+def _exited(pid: int, fd: int | None) -> bool:
+    if fd is None:
+        return _dead(pid)
+    # A pidfd polls readable once its process has exited (zombies included).
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def _kill_targets(targets: Mapping[int, int | None], *, timeout: float = 5.0) -> list[int]:
+    """SIGKILL the ``targets`` (pid -> pidfd, see :func:`_targets_in`; SIGCONT
+    too, harmless) and wait until they are gone or zombies.  Closes the
+    pidfds.  Returns the pids still alive after ``timeout``."""
+    try:
+        for pid, fd in targets.items():
+            for sig in (signal.SIGKILL, signal.SIGCONT):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    if fd is not None:
+                        signal.pidfd_send_signal(fd, sig)
+                    else:
+                        os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        left = [p for p, fd in targets.items() if not _exited(p, fd)]
+        while left and time.monotonic() < deadline:
+            time.sleep(0.01)
+            left = [p for p in left if not _exited(p, targets[p])]
+        return left
+    finally:
+        for fd in targets.values():
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 def _proc_state(pid: int) -> str:
@@ -190,21 +298,6 @@ def _live_creator(state: Mapping[str, Any]) -> int | None:
 
 def _dead(pid: int) -> bool:
     return _proc_state(pid) in ("", "Z", "X")
-
-
-def _kill_and_wait(pids: Sequence[int], *, timeout: float = 5.0) -> list[int]:
-    """SIGKILL ``pids`` (SIGCONT first, harmless) and wait until they are gone or
-    zombies.  Returns the pids still alive after ``timeout``."""
-    for pid in pids:
-        for sig in (signal.SIGKILL, signal.SIGCONT):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-    deadline = time.monotonic() + timeout
-    left = [p for p in pids if not _dead(p)]
-    while left and time.monotonic() < deadline:
-        time.sleep(0.01)
-        left = [p for p in left if not _dead(p)]
-    return left
 
 
 def _forward_rule(bridge: str) -> list[str]:
@@ -297,6 +390,7 @@ class LocalRemote(SetupTeardown):
         self._lock = threading.Lock()
         self._spawned: dict[int, subprocess.Popen[bytes]] = {}
         self._spawned_node: dict[int, str] = {}
+        self._pidfds: dict[int, int | None] = {}  # spawned and not yet reaped
         self._adopted = False
         self._up = False
 
@@ -450,15 +544,31 @@ class LocalRemote(SetupTeardown):
             spawned = dict(self._spawned)
             self._spawned.clear()
             self._spawned_node.clear()
+            # Our own children, by pidfd: one that died (and was reaped) since
+            # has no pidfd left here, so its pid - maybe reused by now by
+            # anything on the machine - is never signalled.
+            # (None: no pidfds on this kernel; then the plain pid, while unreaped)
+            targets = {
+                pid: fd
+                for pid, fd in self._pidfds.items()
+                if fd is not None or spawned[pid].returncode is None
+            }
+            self._pidfds.clear()
         if self._adopted:
-            pids = [p for n in self._nodes for p in _ns_pids(self._ns[n])]
-            left = _kill_and_wait([*spawned, *pids])
+            want = _namespace_ids([self._ns[n] for n in self._nodes])
+            scanned = _targets_in(_pids_in([self._ns[n] for n in self._nodes]), want)
+            for pid, fd in scanned.items():
+                if pid not in targets:
+                    targets[pid] = fd
+                elif fd is not None:
+                    os.close(fd)
+            left = _kill_targets(targets)
             for n in self._nodes:
                 _run(["ip", "netns", "exec", self._ns[n], "iptables", "-F"], check=False)
             if left:
                 log.warning("processes still alive after SIGKILL: %s", left)
         else:
-            _kill_and_wait(list(spawned))
+            _kill_targets(targets)
             destroy(self.cluster, state_dir=self.state_dir, keep_files=self.keep_files)
         for p in spawned.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -516,8 +626,10 @@ class LocalRemote(SetupTeardown):
         try:
             out, err = p.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(p.pid, signal.SIGKILL)
+            # (the group of our own child, not reaped yet: its id is not reused)
+            if p.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(p.pid, signal.SIGKILL)
             try:
                 out, err = p.communicate(timeout=2)
             except subprocess.TimeoutExpired:
@@ -535,8 +647,9 @@ class LocalRemote(SetupTeardown):
                 stderr=err,
             ) from None
         except BaseException:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(p.pid, signal.SIGKILL)
+            if p.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(p.pid, signal.SIGKILL)
             p.wait()
             raise
         r = ExecResult(node=node, argv=args, exit_code=p.returncode, stdout=out, stderr=err)
@@ -577,12 +690,26 @@ class LocalRemote(SetupTeardown):
                 )
         except OSError as e:
             raise RemoteError(f"could not start daemon: {e}", node=node, argv=args) from e
+        # Not reaped yet, so the pid is still this child's: the pidfd names it
+        # for good, and teardown signals it only through the pidfd.
+        fd = _pidfd(p.pid)
         with self._lock:
             self._spawned[p.pid] = p
             self._spawned_node[p.pid] = node
+            if fd != _GONE:
+                self._pidfds[p.pid] = fd
         # Reap it the moment it dies, so a killed daemon never lingers as a zombie.
-        threading.Thread(target=p.wait, name=f"reap-{node}-{p.pid}", daemon=True).start()
+        threading.Thread(
+            target=self._reap, args=(p,), name=f"reap-{node}-{p.pid}", daemon=True
+        ).start()
         return p.pid
+
+    def _reap(self, p: subprocess.Popen[bytes]) -> None:
+        p.wait()
+        with self._lock:
+            fd = self._pidfds.pop(p.pid, None)
+        if fd is not None:
+            os.close(fd)
 
     def upload(self, node: str, local: str | os.PathLike[str], remote: str) -> None:
         self._known(node)
@@ -671,8 +798,9 @@ def destroy(
     state = load_state(cluster, state_dir=state_dir) or {}
     found = leftovers(cluster)
     removed: dict[str, list[str]] = {"processes": [], **{k: [] for k in found}}
-    pids = _pids_in(found["namespaces"])
-    left = _kill_and_wait(pids, timeout=timeout)
+    targets = _targets_in(_pids_in(found["namespaces"]), _namespace_ids(found["namespaces"]))
+    pids = list(targets)
+    left = _kill_targets(targets, timeout=timeout)
     removed["processes"] = [str(p) for p in pids if p not in left]
     if left:
         log.warning("cluster %s: processes %s survived SIGKILL", cluster, left)

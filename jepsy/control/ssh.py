@@ -45,7 +45,15 @@ from typing import TypeVar
 
 import paramiko
 
-from jepsy.control import ExecResult, SetupTeardown, check_argv, raise_for_exit, spawn_via_shell
+from jepsy.control import (
+    ExecResult,
+    SetupTeardown,
+    check_argv,
+    cleanup_exec,
+    kill_spawned,
+    raise_for_exit,
+    spawn_via_shell_started,
+)
 from jepsy.errors import ConfigError, RemoteError, RemoteTimeout, SetupError
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,10 @@ class SSHRemote(SetupTeardown):
     - ``connect_timeout``: seconds for TCP connect, banner and auth.
     - ``pool_size``: idle connections kept per node.
     - ``base_dir``: node directories are ``<base_dir>/<node>`` on the host.
+    - ``keep_files``: leave the node directories in place at teardown.  By
+      default teardown removes each node directory that ``setup`` created
+      (and ``base_dir`` when ``setup`` created it and it is empty); one that
+      existed before is left alone.
     """
 
     kind = "ssh"
@@ -86,6 +98,7 @@ class SSHRemote(SetupTeardown):
         connect_timeout: float = 10.0,
         pool_size: int = 4,
         base_dir: str = NODE_BASE_DIR,
+        keep_files: bool = False,
     ) -> None:
         self._nodes = tuple(nodes)
         if not self._nodes or len(set(self._nodes)) != len(self._nodes):
@@ -110,17 +123,22 @@ class SSHRemote(SetupTeardown):
         )
         self.connect_timeout = connect_timeout
         self.pool_size = pool_size
-        self.base_dir = base_dir
+        self.base_dir = base_dir.rstrip("/") or "/"
+        self.keep_files = keep_files
         self._idle: dict[str, list[paramiko.SSHClient]] = {n: [] for n in self._nodes}
         self._all: set[paramiko.SSHClient] = set()
         self._lock = threading.Lock()
-        self._spawned: dict[str, list[int]] = {}
+        self._spawned: dict[str, list[tuple[int, str]]] = {}
+        # node directories (and base_dir, per node) that setup created
+        self._made_dirs: set[str] = set()
+        self._made_base: set[str] = set()
         self._warned = False
 
     # ------------------------------------------------------------------ lifecycle
 
     def setup(self) -> None:
-        """Connect to every node (in parallel) and create the node directories."""
+        """Connect to every node (in parallel) and create the node directories.
+        If a node fails, what the others made is removed again."""
         if self.strict and not Path(self.known_hosts).exists():
             raise SetupError(
                 f"strict host key checking needs a known_hosts file, and {self.known_hosts} "
@@ -130,19 +148,66 @@ class SSHRemote(SetupTeardown):
 
         def up(node: str) -> None:
             self._release(node, self._connect(node))
-            self.exec(node, ["mkdir", "-p", self.node_dir(node)], timeout=30)
+            # Remember what we create: teardown removes exactly that.
+            r = self.exec(
+                node,
+                [
+                    "sh",
+                    "-c",
+                    'b=; [ -d "$2" ] || b=base; '
+                    'if [ -d "$1" ]; then echo "existed $b"; '
+                    'else mkdir -p "$1" && echo "created $b"; fi',
+                    "sh",
+                    self.node_dir(node),
+                    self.base_dir,
+                ],
+                timeout=30,
+            )
+            words = r.out.split()
+            with self._lock:
+                if "created" in words:
+                    self._made_dirs.add(node)
+                if "base" in words:
+                    self._made_base.add(node)
 
-        with ThreadPoolExecutor(max_workers=min(8, len(self._nodes))) as pool:
-            list(pool.map(up, self._nodes))
+        try:
+            with ThreadPoolExecutor(max_workers=min(8, len(self._nodes))) as pool:
+                list(pool.map(up, self._nodes))
+        except BaseException:
+            self.teardown()  # what the nodes that did come up made
+            raise
 
     def teardown(self) -> None:
-        """Kill the processes :meth:`spawn` started (by pid) and close every connection."""
+        """Kill the processes :meth:`spawn` started (by pid, only if each is still
+        that process), remove the node directories :meth:`setup` created
+        (unless ``keep_files``), and close every connection.
+
+        Cleanup commands get a long timeout and bounded retries
+        (:func:`jepsy.control.cleanup_exec`); a node that cannot be reached
+        is logged and skipped, never raised."""
         with self._lock:
             spawned = dict(self._spawned)
             self._spawned.clear()
-        for node, pids in spawned.items():
-            with contextlib.suppress(RemoteError):
-                self.exec(node, ["kill", "-9", *map(str, pids)], timeout=10, check=False)
+            made = [] if self.keep_files else [n for n in self._nodes if n in self._made_dirs]
+            made_base = [] if self.keep_files else [n for n in self._nodes if n in self._made_base]
+            self._made_dirs.clear()
+            self._made_base.clear()
+
+        def each(nodes: Sequence[str], fn: Callable[[str], object], what: str) -> None:
+            def guarded(node: str) -> None:
+                try:
+                    fn(node)
+                except RemoteError as e:
+                    log.warning("%s: teardown could not %s: %s", node, what, e)
+
+            if nodes:
+                with ThreadPoolExecutor(max_workers=min(8, len(nodes))) as pool:
+                    list(pool.map(guarded, nodes))
+
+        each(list(spawned), lambda n: kill_spawned(self, n, spawned[n]), "kill spawned processes")
+        # All node directories first, then base_dir: hosts may share a filesystem.
+        each([n for n in made if _safe_name(n)], self._remove_node_dir, "remove its directory")
+        each(made_base, self._remove_base, "remove base_dir")
         with self._lock:
             clients = list(self._all)
             self._all.clear()
@@ -151,6 +216,13 @@ class SSHRemote(SetupTeardown):
         for c in clients:
             with contextlib.suppress(Exception):
                 c.close()
+
+    def _remove_node_dir(self, node: str) -> None:
+        cleanup_exec(self, node, ["rm", "-rf", "--", self.node_dir(node)])
+
+    def _remove_base(self, node: str) -> None:
+        if self.base_dir != "/":
+            cleanup_exec(self, node, ["rmdir", "--", self.base_dir])
 
     # ------------------------------------------------------------------ connections
 
@@ -383,9 +455,11 @@ class SSHRemote(SetupTeardown):
         cwd: str | None = None,
     ) -> int:
         args = check_argv(node, argv)
-        pid = spawn_via_shell(self, node, args, log=log, env=env, cwd=cwd, nohup=True)
+        pid, start = spawn_via_shell_started(
+            self, node, args, log=log, env=env, cwd=cwd, nohup=True
+        )
         with self._lock:
-            self._spawned.setdefault(node, []).append(pid)
+            self._spawned.setdefault(node, []).append((pid, start))
         return pid
 
     def upload(self, node: str, local: str | os.PathLike[str], remote: str) -> None:
@@ -438,6 +512,12 @@ class SSHRemote(SetupTeardown):
             f"SSHRemote({list(self._nodes)!r}, user={self.user!r}, port={self.port}, "
             f"sudo={self.sudo}, strict_host_key_checking={self.strict})"
         )
+
+
+def _safe_name(node: str) -> bool:
+    """A node name that is one path component (never ``..``), so removing
+    ``<base_dir>/<node>`` stays inside base_dir."""
+    return node not in ("", ".", "..") and "/" not in node and "\0" not in node
 
 
 def _communicate(

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from jepsy.control import Remote, pid_alive, signal_pid
+from jepsy.control import ExecResult, Remote, cleanup_exec, pid_alive, signal_pid
 from jepsy.errors import ConfigError, RemoteError, SetupError
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # Timeout for the small housekeeping commands (cat, rm, mkdir, kill): generous,
 # because a loaded machine or a busy SSH server can take seconds to run them.
+# Teardown-time ones go through cleanup_exec (longer, with bounded retries).
 _T = 30.0
 
 
@@ -63,11 +64,7 @@ class Daemon:
 
     def pid(self, remote: Remote) -> int | None:
         """The pid recorded in the pidfile, or None when there is none."""
-        r = remote.exec(self.node, ["cat", self.pidfile], check=False, timeout=_T)
-        text = r.out
-        if r.exit_code != 0 or not text.isdigit():
-            return None
-        return int(text)
+        return _pid_of(remote.exec(self.node, ["cat", self.pidfile], check=False, timeout=_T))
 
     def running(self, remote: Remote) -> bool:
         """Whether the recorded pid is a live process (zombies count as dead)."""
@@ -98,8 +95,13 @@ class Daemon:
 
     def stop(self, remote: Remote, *, sig: str = "KILL", timeout: float = 10.0) -> None:
         """Signal the recorded pid (SIGCONT first, so a paused process can die
-        on SIGTERM) and wait until it is gone; removes the pidfile."""
-        pid = self.pid(remote)
+        on SIGTERM) and wait until it is gone; removes the pidfile.
+
+        Also the teardown path: reading and removing the pidfile are cleanup
+        commands (long timeout, bounded retries: :func:`cleanup_exec`), and
+        only a process in the node's own namespace is ever signalled
+        (:func:`signal_pid`), so a stale pidfile cannot hit another process."""
+        pid = _pid_of(cleanup_exec(remote, self.node, ["cat", self.pidfile]))
         if pid is not None:
             if sig != "KILL":
                 signal_pid(remote, self.node, pid, "CONT", timeout=_T)
@@ -117,7 +119,16 @@ class Daemon:
                     deadline = time.monotonic() + timeout
                 time.sleep(0.02)
             log.debug("%s: stopped %s (pid %d)", self.node, self.name, pid)
-        remote.exec(self.node, ["rm", "-f", self.pidfile], check=False, timeout=_T)
+        cleanup_exec(remote, self.node, ["rm", "-f", self.pidfile])
+
+
+def _pid_of(r: ExecResult) -> int | None:
+    """The pid in a pidfile's contents; None for none, or for 0 and 1 (never a
+    daemon's: signalling them would hit a process group or init)."""
+    text = r.out
+    if r.exit_code != 0 or not text.isdigit() or int(text) <= 1:
+        return None
+    return int(text)
 
 
 def wait_ready(

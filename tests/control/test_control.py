@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from jepsy.control import (
+    CLEANUP_ATTEMPTS,
+    CLEANUP_TIMEOUT,
     ExecResult,
     NoopRemote,
     _stat_state,
     check_argv,
+    cleanup_exec,
     make_remote,
     pid_alive,
     raise_for_exit,
 )
 from jepsy.control.local import LocalRemote
-from jepsy.errors import ConfigError, RemoteError
+from jepsy.errors import ConfigError, RemoteError, RemoteTimeout
 
 
 def test_make_remote_builds_each_kind_without_touching_anything() -> None:
@@ -83,3 +88,58 @@ def test_without_the_docker_sdk_one_clear_message() -> None:
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip() == "the docker remote needs the docker SDK: pip install 'jepsy[docker]'"
+
+
+class FlakyRemote(NoopRemote):
+    """Records each exec (argv, timeout); the first ``fail`` calls whose argv
+    starts with ``match`` raise ``error`` (as a loaded SSH host does)."""
+
+    def __init__(self, *, fail: int, match: str = "", error: type[RemoteError] = RemoteTimeout):
+        super().__init__(("n1",))
+        self.fail, self.match, self.error = fail, match, error
+        self.calls: list[tuple[tuple[str, ...], float]] = []
+
+    def exec(self, node: str, argv: Any, **kw: Any) -> ExecResult:  # type: ignore[override]
+        self.calls.append((tuple(argv), kw.get("timeout", 60.0)))
+        if tuple(argv)[: len(self.match.split())] == tuple(self.match.split()) and self.fail > 0:
+            self.fail -= 1
+            raise self.error("command did not finish within 60 s (killed)", node=node)
+        return ExecResult(node=node, argv=tuple(argv), exit_code=0, stdout=b"42", stderr=b"")
+
+
+def test_cleanup_commands_get_a_long_timeout_and_bounded_retries() -> None:
+    assert CLEANUP_TIMEOUT >= 60 and CLEANUP_ATTEMPTS >= 2
+    # a timeout, then a dropped connection: retried, then it succeeds
+    r = FlakyRemote(fail=1)
+    assert cleanup_exec(r, "n1", ["rm", "-f", "x"], backoff=0).exit_code == 0
+    assert r.calls == [(("rm", "-f", "x"), CLEANUP_TIMEOUT)] * 2
+    r = FlakyRemote(fail=CLEANUP_ATTEMPTS - 1, error=RemoteError)
+    assert cleanup_exec(r, "n1", ["rm", "-f", "x"], backoff=0).exit_code == 0
+    # never more than `attempts` tries: then the last error is raised
+    r = FlakyRemote(fail=100)
+    with pytest.raises(RemoteTimeout):
+        cleanup_exec(r, "n1", ["rm", "-f", "x"], attempts=3, backoff=0)
+    assert len(r.calls) == 3
+    # a command that ran and failed is not repeated
+    calls = []
+
+    class Fails(NoopRemote):
+        def exec(self, node: str, argv: Any, **kw: Any) -> ExecResult:  # type: ignore[override]
+            calls.append(argv)
+            return ExecResult(node=node, argv=tuple(argv), exit_code=1, stdout=b"", stderr=b"")
+
+    assert cleanup_exec(Fails(), "n1", ["rmdir", "d"]).exit_code == 1
+    assert len(calls) == 1
+
+
+def test_daemon_stop_survives_a_slow_rm_of_its_pidfile() -> None:
+    """The flake: `rm -f <pidfile>` over SSH timed out under load, failing
+    the DB's teardown.  It now gets the cleanup timeout and is retried."""
+    from jepsy.dbs._daemon import Daemon
+
+    d = Daemon(node="n1", name="x", argv=["x"], directory="/d")
+    r = FlakyRemote(fail=2, match="rm -f")
+    # (the pid NoopRemote's "process" 42 is never alive: stop does not wait)
+    d.stop(r)
+    rms = [c for c in r.calls if c[0][:2] == ("rm", "-f")]
+    assert rms == [(("rm", "-f", "/d/x.pid"), CLEANUP_TIMEOUT)] * 3

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from jepsy.control import pid_alive, pid_state, signal_pid
 from jepsy.control.local import LocalRemote, destroy, leftovers, load_state
 from jepsy.errors import ConfigError, SetupError
 from tests.conftest import need, need_root
@@ -173,3 +174,148 @@ def test_a_cluster_in_use_by_another_run_is_not_taken_over() -> None:
             other.send_signal(signal.SIGTERM)
             other.wait(timeout=60)
     assert_clean("local", "jru")
+
+
+# ---------------------------------------------------------------- kill safety
+# Namespaces isolate the network only: every process of the machine shares
+# one PID space with the nodes.  Cleanup and faults must kill only what lives
+# in our own namespaces, never anything else (dockerd was SIGKILLed once).
+
+
+def _host_sleeper() -> subprocess.Popen[bytes]:
+    """A real process outside every namespace of ours (in the host's)."""
+    return subprocess.Popen(["sleep", "300"], start_new_session=True)
+
+
+def _assert_alive(p: subprocess.Popen[bytes]) -> None:
+    assert p.poll() is None, f"pid {p.pid} (outside the cluster) was killed"
+    state = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    assert state not in ("Z", "X"), state
+
+
+@pytest.mark.integration
+def test_destroy_kills_the_namespace_processes_and_nothing_outside() -> None:
+    need_root()
+    outside = _host_sleeper()
+    try:
+        r = LocalRemote(["n1", "n2"], cluster="jrkill", subnet="10.91.90.0/24")
+        r.setup()
+        inside = r.spawn("n1", ["sleep", "300"], log=f"{r.node_dir('n1')}/s.log")
+        # a process of the node that teardown did not spawn (nohup'd away)
+        r.exec("n2", ["sh", "-c", "setsid sleep 301 >/dev/null 2>&1 < /dev/null &"])
+        removed = destroy("jrkill")
+        assert str(inside) in removed["processes"] and len(removed["processes"]) == 2, removed
+        assert str(outside.pid) not in removed["processes"]
+        _assert_alive(outside)
+        r.teardown()
+        _assert_alive(outside)
+        assert_clean("local", "jrkill", [inside])
+    finally:
+        destroy("jrkill")
+        outside.kill()
+        outside.wait()
+
+
+@pytest.mark.integration
+def test_a_namespace_name_pointing_at_the_host_namespace_kills_nothing() -> None:
+    """``ip netns attach jrhost-n1 <host pid>`` makes a cluster "namespace" that
+    is the machine's own: killing "its processes" would kill every process on
+    the machine.  It must be refused."""
+    need_root()
+    from jepsy.control.local import _namespace_ids, _pids_in
+
+    outside = _host_sleeper()
+    try:
+        subprocess.run(
+            ["ip", "netns", "attach", "jrhost-n1", str(outside.pid)], check=True, timeout=30
+        )
+        assert leftovers("jrhost")["namespaces"] == ["jrhost-n1"]
+        # Checked without killing first: if this ever regressed, destroy below
+        # would SIGKILL the whole machine.
+        assert _namespace_ids(["jrhost-n1"]) == set()
+        assert _pids_in(["jrhost-n1"]) == []
+        removed = destroy("jrhost")
+        assert removed["processes"] == []
+        assert removed["namespaces"] == ["jrhost-n1"]  # the name is gone, nothing else
+        _assert_alive(outside)
+        assert os.path.exists("/proc/1")
+    finally:
+        subprocess.run(["ip", "netns", "del", "jrhost-n1"], capture_output=True, timeout=30)
+        outside.kill()
+        outside.wait()
+    assert leftovers("jrhost")["namespaces"] == []
+
+
+@pytest.mark.integration
+def test_teardown_never_signals_a_dead_daemons_reused_pid() -> None:
+    """A daemon spawned, then killed by a fault and reaped: its pid is free,
+    and (pid_max is 32768 here) soon another process's, e.g. dockerd's.
+    Teardown must not SIGKILL that pid.  The reuse is staged: the dead
+    daemon's record is moved to the pid of a live process outside."""
+    need_root()
+    outside = _host_sleeper()
+    try:
+        with LocalRemote(["n1"], cluster="jrreuse", subnet="10.91.91.0/24") as r:
+            pid = r.spawn("n1", ["sleep", "300"], log=f"{r.node_dir('n1')}/s.log")
+            live = r.spawn("n1", ["sleep", "302"], log=f"{r.node_dir('n1')}/t.log")
+            assert signal_pid(r, "n1", pid, "KILL")
+            deadline = time.monotonic() + 10
+            while r._spawned[pid].returncode is None:  # the reaper thread waited for it
+                assert time.monotonic() < deadline, "killed daemon not reaped"
+                time.sleep(0.01)
+            # the reaped daemon's pid now "belongs" to the process outside
+            with r._lock:
+                r._spawned[outside.pid] = r._spawned.pop(pid)
+                r._spawned_node[outside.pid] = r._spawned_node.pop(pid)
+        _assert_alive(outside)
+        assert_clean("local", "jrreuse", [live])
+    finally:
+        destroy("jrreuse")
+        outside.kill()
+        outside.wait()
+
+
+@pytest.mark.integration
+def test_signals_and_a_stale_pidfile_never_reach_a_process_outside_the_node() -> None:
+    need_root()
+    from jepsy.dbs._daemon import Daemon
+
+    outside = _host_sleeper()
+    try:
+        with LocalRemote(["n1", "n2"], cluster="jrstale", subnet="10.91.92.0/24") as r:
+            # signal_pid and pid_alive work on the node's own processes ...
+            mine = r.spawn("n1", ["sleep", "300"], log=f"{r.node_dir('n1')}/s.log")
+            assert pid_alive(r, "n1", mine)
+            assert signal_pid(r, "n1", mine, "STOP") and pid_state(r, "n1", mine) == "T"
+            assert signal_pid(r, "n1", mine, "CONT")
+            # ... but a host pid (same PID space) is not the node's: not alive, not signalled
+            for sig in ("STOP", "TERM", "KILL"):
+                assert not signal_pid(r, "n1", outside.pid, sig)
+            assert not pid_alive(r, "n1", outside.pid)
+            assert pid_state(r, "n1", outside.pid) == ""
+            # nor is another node's process
+            assert not pid_alive(r, "n2", mine) and not signal_pid(r, "n2", mine, "KILL")
+            assert pid_alive(r, "n1", mine)
+            for bad in (0, 1, -1):
+                with pytest.raises(ConfigError, match="refusing"):
+                    signal_pid(r, "n1", bad, "KILL")
+            # A pidfile left by a dead daemon whose pid is now another process's:
+            # start() does not take it for the daemon, stop() does not kill it.
+            d = Daemon(node="n1", name="dmn", argv=["sleep", "303"], directory=r.node_dir("n1"))
+            Path(d.pidfile).write_text(f"{outside.pid}\n")
+            assert not d.running(r)
+            d.stop(r)
+            _assert_alive(outside)
+            assert not Path(d.pidfile).exists()
+            Path(d.pidfile).write_text("1\n")
+            assert d.pid(r) is None
+            new = d.start(r)
+            assert new != outside.pid and d.running(r)
+            d.stop(r)
+            assert not d.running(r)
+        _assert_alive(outside)
+        assert_clean("local", "jrstale", [mine, new])
+    finally:
+        destroy("jrstale")
+        outside.kill()
+        outside.wait()
