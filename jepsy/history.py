@@ -41,7 +41,7 @@ from fractions import Fraction
 from itertools import repeat
 from operator import eq, itemgetter, lt
 from pathlib import Path
-from typing import IO, Any, Literal, TypeAlias, cast, overload
+from typing import IO, Any, Literal, TypeAlias, TypeVar, cast, overload
 
 from jepsy.errors import HistoryError
 
@@ -63,6 +63,7 @@ OpType: TypeAlias = Literal["invoke", "ok", "fail", "info"]
 Process: TypeAlias = int | str
 OP_TYPES: frozenset[str] = frozenset(("invoke", "ok", "fail", "info"))
 NEMESIS = "nemesis"
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -632,18 +633,28 @@ def history_from_op_dicts(dicts: list[dict[str, Any]], source: str) -> History |
         index = range(n) if ints[0] == 0 and ints[-1] == n - 1 else ints
     else:
         return None
-    times = list(map(get, dicts, repeat("time")))
-    kinds = set(map(type, times))
-    if not kinds <= _TIME_TYPES:
-        return None
-    if type(None) in kinds:
-        times = [-1 if t is None else t for t in times]
-    nodes = list(map(get, dicts, repeat("node")))
-    if not set(map(type, nodes)) <= _NODE_TYPES:
-        return None
+    keys = set().union(*dicts)
+    times: list[Any] | _Repeat[int]
+    if "time" in keys:
+        times = list(map(get, dicts, repeat("time")))
+        kinds = set(map(type, times))
+        if not kinds <= _TIME_TYPES:
+            return None
+        if type(None) in kinds:
+            times = [-1 if t is None else t for t in times]
+    else:
+        times = _Repeat(-1, n)
+    nodes: list[Any] | _Repeat[None] = _Repeat(None, n)
+    if "node" in keys:
+        nodes = list(map(get, dicts, repeat("node")))
+        if not set(map(type, nodes)) <= _NODE_TYPES:
+            return None
+    errors: list[Any] | _Repeat[None] = (
+        list(map(get, dicts, repeat("error"))) if "error" in keys else _Repeat(None, n)
+    )
     extra: Sequence[Mapping[str, Any] | None]
-    if set().union(*dicts) <= _FIELD_SET:
-        extra = _Nones(n)
+    if keys <= _FIELD_SET:
+        extra = _Repeat(None, n)
     else:
         extra = [
             None if d.keys() <= _FIELD_SET else {k: v for k, v in d.items() if k not in _FIELD_SET}
@@ -651,13 +662,13 @@ def history_from_op_dicts(dicts: list[dict[str, Any]], source: str) -> History |
         ]
     cols = Columns(
         index,
-        cast(list[int], times),
+        cast(Sequence[int], times),
         cast(list[Process], procs),
         cast(list[OpType], types),
         cast(list[str], fs),
         list(map(get, dicts, repeat("value"))),
-        nodes,
-        list(map(get, dicts, repeat("error"))),
+        cast(Sequence[str | None], nodes),
+        errors,
         extra,
     )
     try:
@@ -666,30 +677,31 @@ def history_from_op_dicts(dicts: list[dict[str, Any]], source: str) -> History |
         return None
 
 
-class _Nones(Sequence[None]):
-    """``n`` times None, in no memory."""
+class _Repeat(Sequence[_T]):
+    """``n`` times the same value, in no memory (a column no op has)."""
 
-    __slots__ = ("_n",)
+    __slots__ = ("_n", "_v")
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, v: _T, n: int) -> None:
+        self._v = v
         self._n = n
 
     def __len__(self) -> int:
         return self._n
 
     @overload
-    def __getitem__(self, i: int) -> None: ...
+    def __getitem__(self, i: int) -> _T: ...
     @overload
-    def __getitem__(self, i: slice) -> Sequence[None]: ...
-    def __getitem__(self, i: int | slice) -> Sequence[None] | None:
+    def __getitem__(self, i: slice) -> Sequence[_T]: ...
+    def __getitem__(self, i: int | slice) -> _T | Sequence[_T]:
         if isinstance(i, slice):
-            return [None] * len(range(*i.indices(self._n)))
+            return [self._v] * len(range(*i.indices(self._n)))
         if not -self._n <= i < self._n:
             raise IndexError("index out of range")
-        return None
+        return self._v
 
-    def __iter__(self) -> Iterator[None]:
-        return repeat(None, self._n)
+    def __iter__(self) -> Iterator[_T]:
+        return repeat(self._v, self._n)
 
 
 # -- JSONL -------------------------------------------------------------------

@@ -40,6 +40,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from jepsy.checkers.core import Result, merge_valid
@@ -218,7 +219,7 @@ def _counts(slots: list[Slot]) -> dict[str, Any]:
     return {
         "valid": True,
         "op_count": len(slots),
-        "pending_count": sum(1 for _, c in slots if c < 0),
+        "pending_count": list(map(itemgetter(1), slots)).count(-1),
     }
 
 

@@ -569,6 +569,7 @@ def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
     return False
 
 
+_REGISTER_KINDS = frozenset((READ, WRITE, CAS))
 EAGER_FIRST_PENDING = 16
 """With more pending ops than this left for the search, the eager order goes first."""
 
@@ -594,7 +595,7 @@ def solve(
     orders = [first_eager, not first_eager] if p.pcall else [False]
     outs = [Outcome(valid=None, order="eager" if e else "lazy") for e in orders]
     gens = [_search(p, eager=e, out=o) for e, o in zip(orders, outs, strict=True)]
-    if not p.pcall and p.gstep is None and all(k in (READ, WRITE, CAS) for k in p.ckind):
+    if not p.pcall and p.gstep is None and set(p.ckind) <= _REGISTER_KINDS:
         gens = [_search_plain(p, out=outs[0])]
     stored = [0] * len(gens)
     perf = time.perf_counter
