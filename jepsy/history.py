@@ -872,7 +872,11 @@ def _read_jsonl_bulk(src: str, *, tolerate_torn_tail: bool) -> History | None:
         if type(d) is not dict:
             return None  # the slow path drops it with a warning
         lines.append(tail)
-    if any(not line or line.isspace() for line in lines if len(line) < 8):
+    if (
+        lines
+        and min(map(len, lines)) < 8
+        and any(not x or x.isspace() for x in lines if len(x) < 8)
+    ):
         lines = [line for line in lines if line.strip()]
     try:
         if _C_LOADS:
