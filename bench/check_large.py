@@ -9,18 +9,26 @@ Cases (each run in a fresh process, so peak RSS is its own):
 - ``cm20``: as b20 with values drawn from 20 (few distinct values defeat pruning)
 - ``a-stale``, ``b-stale``, ``b20-stale``: one late impossible read spliced in
 
-Each history is generated (bench/gen.py), written as JSONL, read back with
-``read_history`` and checked; it prints parse and check seconds, the
-verdict, the peak RSS of the process (and of its worker processes), and
-the CPU seconds of parse and check (check: this process plus its workers),
-which mean more than wall time on a shared, loaded machine.
+Each history is generated (bench/gen.py) and written as JSONL by one
+process; then a fresh process, holding nothing else (as ``jepsy check FILE``
+would), reads it back with ``read_history`` and checks it, ``--repeat``
+times (3 by default; the median run by total time is shown).  It prints
+parse and check seconds, the verdict, the peak RSS of the process (and of
+its worker processes), and the CPU seconds of parse and check (check: this
+process plus its workers), which mean more than wall time on a shared,
+loaded machine, and the load average at the end.
 
-    python bench/check_large.py [CASE ...]
+"ops" are operations as the shared Knossos manifest counts them: client
+invocations (an invoke and its completion are one op), so case ``a`` holds
+about 200,000 history lines.
+
+    python bench/check_large.py [--repeat N] [CASE ...]
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -54,29 +62,33 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
 }
 
 
-def run_case(name: str) -> dict[str, Any]:
-    from jepsy.checkers.linearizable import linearizable
-    from jepsy.history import read_history, write_history
+def write_case(name: str, path: str) -> None:
+    """Generate case ``name`` and write it to ``path`` as JSONL (in its own process)."""
+    from jepsy.history import History, write_history
 
-    gargs, cargs, expected = CASES[name]
-    gargs = dict(gargs)
-    cargs = dict(cargs)
+    gargs = dict(CASES[name][0])
     events = kv_history(**gargs) if gargs.pop("kv", False) else register_history(**gargs)
-    from jepsy.history import History
+    write_history(History.from_dicts(events), path)
 
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "history.jsonl"
-        write_history(History.from_dicts(events), path)
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        h = read_history(path)
-        t1 = time.perf_counter()
-        c1 = time.process_time()
-        k1 = _children_cpu()
-        model = cargs.pop("model", "cas-register")
-        r = linearizable(model, time_limit=60, **cargs).check(None, h, {})  # type: ignore[arg-type]
-        t2 = time.perf_counter()
-        c2 = time.process_time() + _children_cpu() - k1
+
+def run_case(name: str, path: str) -> dict[str, Any]:
+    """Read and check the file, in a fresh process that holds nothing else
+    (as ``jepsy check FILE`` would)."""
+    from jepsy.checkers.linearizable import linearizable
+    from jepsy.history import read_history
+
+    _, cargs, expected = CASES[name]
+    cargs = dict(cargs)
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    h = read_history(path)
+    t1 = time.perf_counter()
+    c1 = time.process_time()
+    k1 = _children_cpu()
+    model = cargs.pop("model", "cas-register")
+    r = linearizable(model, time_limit=60, **cargs).check(None, h, {})  # type: ignore[arg-type]
+    t2 = time.perf_counter()
+    c2 = time.process_time() + _children_cpu() - k1
     rss = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
@@ -101,28 +113,48 @@ def _children_cpu() -> float:
 
 
 def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] == "--one":
-        print(json.dumps(run_case(sys.argv[2])))
+    if len(sys.argv) == 4 and sys.argv[1] == "--one":
+        print(json.dumps(run_case(sys.argv[2], sys.argv[3])))
         return 0
-    names = sys.argv[1:] or list(CASES)
+    if len(sys.argv) == 4 and sys.argv[1] == "--write":
+        write_case(sys.argv[2], sys.argv[3])
+        return 0
+    args = sys.argv[1:]
+    repeat = 3
+    if args[:1] == ["--repeat"]:
+        repeat = int(args[1])
+        args = args[2:]
+    names = args or list(CASES)
     bad = 0
+    print(f"median of {repeat} runs by total time; each run a fresh process reading the file")
     print(
         f"{'case':<10} {'ops':>7} {'verdict':>8} {'parse s':>8} {'check s':>8} {'total s':>8} "
         f"{'RSS MB':>7} {'parse cpu':>9} {'check cpu':>9}"
     )
-    for name in names:
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True
-        )
-        d = json.loads(out.stdout.strip().splitlines()[-1])
-        ok = d["valid"] == d["expected"]
-        bad += not ok
-        print(
-            f"{name:<10} {d['ops']:>7} {d['valid']!s:>8} {d['parse_s']:>8.3f} "
-            f"{d['check_s']:>8.3f} {d['total_s']:>8.3f} {d['peak_rss_mb']:>7.1f} "
-            f"{d['parse_cpu']:>9.3f} {d['check_cpu']:>9.3f}"
-            + ("" if ok else f"  WRONG (expected {d['expected']})")
-        )
+    with tempfile.TemporaryDirectory(prefix="jepsy-bench-") as tmp:
+        for name in names:
+            path = str(Path(tmp) / f"{name}.jsonl")
+            subprocess.run([sys.executable, __file__, "--write", name, path], check=True)
+            runs = []
+            for _ in range(repeat):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", name, path],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            runs.sort(key=lambda d: d["total_s"])
+            d = runs[len(runs) // 2]
+            ok = all(x["valid"] == x["expected"] for x in runs)
+            bad += not ok
+            print(
+                f"{name:<10} {d['ops']:>7} {d['valid']!s:>8} {d['parse_s']:>8.3f} "
+                f"{d['check_s']:>8.3f} {d['total_s']:>8.3f} {d['peak_rss_mb']:>7.1f} "
+                f"{d['parse_cpu']:>9.3f} {d['check_cpu']:>9.3f}"
+                + ("" if ok else f"  WRONG (expected {d['expected']})")
+            )
+    print(f"load average: {os.getloadavg()[0]:.2f}")
     return 1 if bad else 0
 
 
