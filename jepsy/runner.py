@@ -28,6 +28,21 @@ recorded invoke and completion goes to ``gen.update``.  A worker whose op
 completes ``info`` is retired: its thread carries on as process
 ``process + concurrency`` with a freshly opened client.
 
+How the lock is shared (flat combining): a worker whose op completed does
+not wait its turn for the lock.  It queues a request ("record this
+completion, what next?") and takes the lock only if it is free; whoever
+holds it serves every queued request - records the completions, asks the
+generator for the next ops, in queue order - then writes all the lines it
+recorded with one ``os.write`` and only then hands each worker its answer.
+So a completion and that worker's next invoke reach the file before the
+worker moves on (an invoke is always on disk before its client call), the
+history's line order is the order events were recorded, and the threads
+that finish while the lock is busy park once until answered instead of
+handing the lock (and the GIL) around one by one.  A server whose own answer
+is ready serves a few more rounds at most, then wakes the first requester
+still waiting to serve the rest.  Other users of the lock (the watchdog, the
+live display) take it normally; requesters step aside while they wait.
+
 A client call that hangs past ``test.op_timeout`` is recorded ``info`` by
 the watchdog (the main thread); the hung call is abandoned on its daemon
 thread, whose late answer is discarded, and a new thread takes over the
@@ -53,12 +68,14 @@ import signal
 import threading
 import time
 import types
+from _thread import allocate_lock as _allocate_lock
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from jepsy.checkers.core import Checker, Result, Validity, safe_check
 from jepsy.db import HasLogFiles
@@ -70,10 +87,10 @@ from jepsy.generator import (
     GeneratorError,
     Log,
     Sleep,
-    _ignores_events,
     _mkctx,
-    _mkop,
+    ignores_events,
     lift,
+    make_op,
 )
 from jepsy.history import NEMESIS, Op, _json_default, op_to_json
 from jepsy.store import HistoryWriter, RunDir, create_run
@@ -86,6 +103,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PENDING_WAIT = 0.01
+_EXTRA_ROUNDS = 4  # see _Runner._ask
 _WATCHDOG_TICK = 0.05
 
 
@@ -109,7 +127,9 @@ class Stats:
     counts: dict[str, list[int]] = field(default_factory=dict)
     nemesis: str = "none"
     run_dir: str = ""
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: contextlib.AbstractContextManager[Any] = field(
+        default_factory=threading.Lock, repr=False
+    )
 
     def snapshot(self) -> dict[str, Any]:
         """``{"phase", "elapsed", "time_limit", "ops", "counts": {f: {ok, fail, info}}, "nemesis"}``."""
@@ -175,22 +195,27 @@ def _line(op: Op) -> str:
     """``op_to_json(op)``, faster for the common shapes (the recording hot path)."""
     if op.extra:
         return op_to_json(op)
-    p = op.process
+    return _line_of(op.index, op.time, op.process, op.type, op.f, op.value, op.node, op.error)
+
+
+def _line_of(
+    index: int, time: int, p: Any, typ: str, f: str, value: Any, node: str | None, error: Any
+) -> str:
+    """``_line`` of an op without ``extra``, from its fields (no op needs to be built)."""
     ps = str(p) if type(p) is int else encode_basestring(str(p))
-    f = op.f
     fs = _F_JSON.get(f)
     if fs is None:
         fs = encode_basestring(f)
         if len(_F_JSON) < 256:
             _F_JSON[f] = fs
     s = (
-        f'{{"index":{op.index},"time":{op.time},"process":{ps},"type":"{op.type}",'
-        f'"f":{fs},"value":{_val(op.value)}'
+        f'{{"index":{index},"time":{time},"process":{ps},"type":"{typ}",'
+        f'"f":{fs},"value":{_val(value)}'
     )
-    if op.node is not None:
-        s += ',"node":' + encode_basestring(op.node)
-    if op.error is not None:
-        s += ',"error":' + _enc(op.error)
+    if node is not None:
+        s += ',"node":' + encode_basestring(node)
+    if error is not None:
+        s += ',"error":' + _enc(error)
     return s + "}"
 
 
@@ -237,16 +262,51 @@ class RunResult:
 
 # -- workers --------------------------------------------------------------------------
 
+# What a worker asks the runner for (see _Runner._ask); every request also asks "what next?".
+_ASK = 0  # at start, after a wait, after reopening a client
+_DONE = 1  # my op completed: record w.done at time w.done_t
+_SLEPT = 2  # my Sleep is over
+
+
+class _Token:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_EXIT: Final = _Token("EXIT")  # answer: the phase is over for this worker (or it was superseded)
+_REOPEN: Final = _Token("REOPEN")  # answer: the process was retired: reopen the client, ask again
+
+
+class _Wait:
+    """Answer: nothing for this worker until ``until`` (ns) or a hand-off; then ask again."""
+
+    __slots__ = ("until",)
+
+    def __init__(self, until: int) -> None:
+        self.until = until
+
+
+_Answer: TypeAlias = "Op | Sleep | _Wait | _Token"
+
 
 class _Worker:
-    """One worker slot: a thread id, its current process and client."""
+    """One worker slot: a thread id, its current process and client, and the one
+    request it may have queued (``kind``, ``done``, ``done_t``) with its ``answer``."""
 
     __slots__ = (
+        "answer",
         "busy",
         "client",
-        "cond",
         "current",
+        "done",
+        "done_t",
         "is_nemesis",
+        "kind",
         "mailbox",
         "node",
         "process",
@@ -254,21 +314,61 @@ class _Worker:
         "superseded",
         "thread",
         "thread_id",
+        "waiters",
     )
 
-    def __init__(self, thread_id: int | str, process: int | str, node: str | None, lock: Any):
+    def __init__(self, thread_id: int | str, process: int | str, node: str | None):
         self.thread_id = thread_id
         self.process = process
         self.node = node
         self.is_nemesis = thread_id == NEMESIS
         self.client: Client | None = None
-        self.cond = threading.Condition(lock)
-        self.mailbox: Op | Sleep | None = None
+        self.mailbox: Op | Sleep | None = None  # handed over by another thread's request
         self.busy = False
         self.current: Op | None = None
         self.started = 0
         self.superseded = False
         self.thread: threading.Thread | None = None
+        self.kind = _ASK
+        self.done: Op | None = None
+        self.done_t = 0
+        self.answer: _Answer | None = None  # set (after the flush) by whoever served the request
+        self.waiters: list[Any] = []  # locks this worker's thread is parked on
+
+
+def _wake(w: _Worker) -> None:
+    """Unpark ``w``'s thread (each parked lock is popped, so released, once)."""
+    ws = w.waiters
+    while ws:
+        try:
+            ws.pop().release()
+        except IndexError:  # the thread removed its own lock meanwhile
+            return
+
+
+class _RunnerLock:
+    """The runner's lock.  Leaving it writes the history lines recorded under it
+    (one ``os.write``), then publishes answers and wakes workers, then releases
+    the lock and wakes a queued requester to serve the queue (see ``_Runner._ask``)."""
+
+    __slots__ = ("_r",)
+
+    def __init__(self, r: _Runner) -> None:
+        self._r = r
+
+    def __enter__(self) -> None:
+        r = self._r
+        if not r._raw.acquire(False):
+            out = r._outsiders
+            out.append(None)  # requesters stop taking the lock until we have had it
+            try:
+                r._raw.acquire()
+            finally:
+                out.pop()
+
+    def __exit__(self, *exc: object) -> None:
+        self._r._unlock()
+        self._r._handoff()
 
 
 class _Phase:
@@ -304,8 +404,15 @@ class _Runner:
         self.progress = progress
         self.progress_interval = progress_interval
         self.final_time_limit = final_time_limit
-        self.lock = threading.Lock()
+        self._raw = threading.Lock()
+        self.lock = _RunnerLock(self)
         stats._lock = self.lock  # the counters change under the runner's lock
+        self._requests: deque[_Worker] = deque()  # workers waiting to be served
+        self._lines: list[str] = []  # history lines recorded under the lock, not yet written
+        self._answers: list[tuple[_Worker, _Answer]] = []  # to publish once they are written
+        self._woken: list[_Worker] = []  # workers to unpark once the lines are written
+        self._outsiders: list[None] = []  # one entry per thread blocked in `with self.lock`
+        self._opened_lock = threading.Lock()
         self.t0 = time.monotonic_ns()
         self.rng = random.Random(test.seed)
         self.rate_rng = random.Random(test.seed ^ 0x5EED)
@@ -322,8 +429,8 @@ class _Runner:
         nodes = test.nodes
         self.workers: dict[int | str, _Worker] = {}
         for t in range(conc):
-            self.workers[t] = _Worker(t, t, nodes[t % len(nodes)], self.lock)
-        self.workers[NEMESIS] = _Worker(NEMESIS, NEMESIS, None, self.lock)
+            self.workers[t] = _Worker(t, t, nodes[t % len(nodes)])
+        self.workers[NEMESIS] = _Worker(NEMESIS, NEMESIS, None)
         self.thread_of: dict[int | str, int | str] = {w.process: t for t, w in self.workers.items()}
         self.free: set[int | str] = set(self.workers)
         self._procs_view: Mapping[int | str, int | str] = types.MappingProxyType(
@@ -346,11 +453,154 @@ class _Runner:
         c = self._ctx = _mkctx(now, frozenset(self.free), self._procs_view, self.rng, None)
         return c
 
+    # -- the lock ------------------------------------------------------------------------
+    def _unlock(self) -> None:
+        """Release the (held) raw lock: write the lines recorded under it with one
+        ``os.write``, then publish the answers and unpark workers, then release.
+        Nothing recorded can be acted on before it is on disk."""
+        try:
+            lines = self._lines
+            if lines:
+                self._lines = []
+                assert self.writer is not None
+                self.writer.write_lines(lines)
+        except BaseException:
+            # Not written: no worker may run an op whose invoke is not on disk.
+            self._answers = [(w, _EXIT) for w, _ in self._answers]
+            ph = self.phase
+            if ph is not None:
+                ph.stopping = ph.hard = True
+                self._woken.extend(self.workers.values())
+            raise
+        finally:
+            answers = self._answers
+            if answers:
+                self._answers = []
+                for w, a in answers:
+                    w.answer = a
+                    if w.waiters:
+                        _wake(w)
+            woken = self._woken
+            if woken:
+                self._woken = []
+                for w in woken:
+                    _wake(w)
+            self._raw.release()
+
+    def _handoff(self) -> None:
+        """After a release: requests still queued are served by the first requester,
+        woken here (it may be parked, trusting the holder to see its request)."""
+        q = self._requests
+        if q:
+            try:
+                w = q[0]
+            except IndexError:
+                return
+            _wake(w)
+
+    def _ask(self, w: _Worker, kind: int) -> _Answer:
+        """Queue ``w``'s request and wait for its answer (flat combining).
+
+        Whichever requester gets the lock serves every queued request (records the
+        completions, asks the generator for the next ops), writes all their lines
+        with one ``os.write``, and only then publishes the answers: so a worker's
+        completion and its next invoke are on disk before it moves on, and threads
+        that finish meanwhile park once instead of queueing on the lock one after
+        another.  A requester whose own answer is ready serves at most
+        ``_EXTRA_ROUNDS`` more rounds (it holds the GIL: cheaper than waking
+        another thread), then wakes the first requester still queued to serve
+        the rest, and goes on with its own op."""
+        w.kind = kind
+        q = self._requests
+        raw = self._raw
+        out = self._outsiders
+        q.append(w)
+        extra = 0
+        while True:
+            a = w.answer
+            if a is not None:
+                if q and not out and extra < _EXTRA_ROUNDS and raw.acquire(False):
+                    extra += 1
+                    try:
+                        self._serve()
+                    finally:
+                        self._unlock()
+                    continue
+                w.answer = None
+                if q and not raw.locked():
+                    self._handoff()  # (a holder hands the queue on when it lets go)
+                return a
+            if q and not out and raw.acquire(False):
+                try:
+                    self._serve()
+                finally:
+                    self._unlock()
+                continue
+            wl = _allocate_lock()
+            wl.acquire()
+            w.waiters.append(wl)
+            # Park unless the request could be served now; whoever holds the lock
+            # hands the queue on when it lets go, and an answer wakes us.
+            if w.answer is None and (not q or out or raw.locked()):
+                wl.acquire()
+            else:
+                with contextlib.suppress(ValueError):
+                    w.waiters.remove(wl)
+
+    def _park(self, w: _Worker, ph: _Phase, until: int) -> None:
+        """Wait until ``until`` (at most 1 s), an op handed to ``w``, or the phase's end."""
+        delay = (until - self.now()) / 1e9
+        if delay <= 0:
+            return
+        wl = _allocate_lock()
+        wl.acquire()
+        w.waiters.append(wl)
+        if w.mailbox is None and not ph.stopping:
+            wl.acquire(True, min(delay, 1.0))
+        with contextlib.suppress(ValueError):
+            w.waiters.remove(wl)
+
+    # -- serving requests (caller holds the lock) ---------------------------------------
+    def _serve(self) -> None:
+        q = self._requests
+        answers = self._answers
+        while q:
+            w = q.popleft()
+            try:
+                a = self._answer(w)
+            except BaseException as e:
+                a = _EXIT
+                log.exception("worker %s crashed", w.thread_id)
+                ph = self.phase
+                if ph is not None:
+                    if ph.error is None:
+                        ph.error = e
+                    self._stop(ph, f"worker {w.thread_id} crashed: {type(e).__name__}: {e}")
+            answers.append((w, a))
+
+    def _answer(self, w: _Worker) -> _Answer:
+        if w.superseded:
+            return _EXIT  # the watchdog already recorded info for its op
+        kind = w.kind
+        if kind == _DONE:
+            done = w.done
+            assert done is not None
+            w.done = None
+            self._free(w)
+            self._record_done(done, w.done_t)
+            if done.type == "info" and not w.is_nemesis:
+                self._retire(w)
+                return _REOPEN
+        elif kind == _SLEPT:
+            self._free(w)
+        nxt = self._next(w)
+        return _EXIT if nxt is None else nxt
+
     # -- recording (caller holds the lock) ---------------------------------------------
     def _record(self, op: Op, time: int | None = None, node: str | None = None) -> Op:
-        """Number ``op``, stamp it (``time``; ``node`` when it has none), write it, update
-        the generator."""
-        op = _mkop(
+        """Number ``op``, stamp it (``time``; ``node`` when it has none), queue its line
+        (written when the lock is let go), update the generator."""
+        op = make_op(
             self.index,
             op.time if time is None else time,
             op.process,
@@ -362,27 +612,46 @@ class _Runner:
             op.extra,
         )
         self.index += 1
-        assert self.writer is not None
-        self.writer.write_line(_line(op))
+        self._lines.append(_line(op))
         if op.type != "invoke":
-            st = self.stats  # st._lock is self.lock, held here
-            if op.process == NEMESIS:
-                st.nemesis = _describe_nemesis(op)
-            else:
-                st.ops += 1
-                c = st.counts.get(op.f)
-                if c is None:
-                    c = st.counts[op.f] = [0, 0, 0]
-                c[_TYPE_SLOT[op.type]] += 1
+            self._count(op)
         ph = self.phase
         if ph is not None:
             g = ph.gen
             if g is not None and g is not self._inert:
-                if _ignores_events(g):
+                if ignores_events(g):
                     self._inert = g  # the same generator usually sees the next event too
                 else:
                     ph.gen = g.update(self.test, self.ctx(op.time), op)
         return op
+
+    def _record_done(self, done: Op, t: int) -> None:
+        """``_record(done, t)``; without building the stamped op when no generator
+        would see it (the common case)."""
+        ph = self.phase
+        g = None if ph is None else ph.gen
+        if done.extra or not (g is None or g is self._inert or ignores_events(g)):
+            self._record(done, t)
+            return
+        if g is not None:
+            self._inert = g
+        i = self.index
+        self.index = i + 1
+        self._lines.append(
+            _line_of(i, t, done.process, done.type, done.f, done.value, done.node, done.error)
+        )
+        self._count(done)
+
+    def _count(self, op: Op) -> None:
+        st = self.stats  # st._lock is self.lock, held here
+        if op.process == NEMESIS:
+            st.nemesis = _describe_nemesis(op)
+            return
+        st.ops += 1
+        c = st.counts.get(op.f)
+        if c is None:
+            c = st.counts[op.f] = [0, 0, 0]
+        c[_TYPE_SLOT[op.type]] += 1
 
     def _retire(self, w: _Worker) -> None:
         """After ``info``: the worker's thread continues as the next process."""
@@ -397,11 +666,14 @@ class _Runner:
         self._ctx = None
 
     # -- scheduling (caller holds the lock) ----------------------------------------------
-    def _next(self, w: _Worker) -> Op | Sleep | None:
-        """The next thing for ``w`` to do, or None when its phase is over."""
+    def _next(self, w: _Worker) -> Op | Sleep | _Wait | None:
+        """The next thing for ``w`` to do: an op or sleep, a wait (then ask again), or
+        None when its phase is over.  Ops the generator gives other free threads on the
+        way are handed to them."""
         test = self.test
         ph = self.phase
-        assert ph is not None
+        if ph is None:
+            return None
         while True:
             m = w.mailbox
             if m is not None:
@@ -424,8 +696,7 @@ class _Runner:
                 return None
             action, gen2 = res
             if action is PENDING:
-                self._wait(w, ph, now + int(_PENDING_WAIT * 1e9))
-                continue
+                return self._wait(ph, now + int(_PENDING_WAIT * 1e9))
             if isinstance(action, Op):
                 thread = self.thread_of.get(action.process)
                 if thread is None or thread not in self.free:
@@ -439,8 +710,7 @@ class _Runner:
                 if self.rate_gap and not target.is_nemesis and self.next_slot > due:
                     due = self.next_slot
                 if due > now:
-                    self._wait(w, ph, due)
-                    continue
+                    return self._wait(ph, due)
                 if self.rate_gap and not target.is_nemesis:
                     # Catch up on small wake-up delays (up to 50 ms), never burst more.
                     self.next_slot = max(self.next_slot, now - 50_000_000) + int(
@@ -456,7 +726,7 @@ class _Runner:
                 if target is w:
                     return op
                 target.mailbox = op
-                target.cond.notify()
+                self._woken.append(target)
                 continue
             if isinstance(action, Sleep):
                 ph.gen = gen2
@@ -472,7 +742,7 @@ class _Runner:
                 if target is w:
                     return action
                 target.mailbox = action
-                target.cond.notify()
+                self._woken.append(target)
                 continue
             if isinstance(action, Log):
                 ph.gen = gen2
@@ -482,11 +752,8 @@ class _Runner:
                 f"generator emitted {action!r}; expected an Op, PENDING, Sleep or Log"
             )
 
-    def _wait(self, w: _Worker, ph: _Phase, until: int) -> None:
-        limit = until if ph.deadline is None else min(until, ph.deadline)
-        delay = (limit - self.now()) / 1e9
-        if delay > 0:
-            w.cond.wait(min(delay, 1.0))
+    def _wait(self, ph: _Phase, until: int) -> _Wait:
+        return _Wait(until if ph.deadline is None else min(until, ph.deadline))
 
     def _stop(self, ph: _Phase, reason: str, *, hard: bool = True) -> None:
         if ph.stopping and (ph.hard or not hard):
@@ -496,8 +763,7 @@ class _Runner:
         ph.stop_reason = reason
         ph.stop_at = time.monotonic()
         log.info("%s phase ending: %s", ph.name, reason)
-        for x in self.workers.values():
-            x.cond.notify_all()
+        self._woken.extend(self.workers.values())  # parked threads ask again, hear EXIT
 
     def _free(self, w: _Worker) -> None:
         w.busy = False
@@ -507,51 +773,35 @@ class _Runner:
 
     # -- the worker thread ---------------------------------------------------------------
     def _worker_loop(self, w: _Worker, ph: _Phase) -> None:
-        lock = self.lock
         try:
             if not w.is_nemesis and w.client is None:
                 self._open_client(w)
-            item: Op | Sleep | None
-            with lock:
-                item = self._next(w)
-            while item is not None:
-                if isinstance(item, Sleep):
+            item = self._ask(w, _ASK)
+            while item is not _EXIT:
+                if isinstance(item, Op):
+                    w.done = self._invoke(w, item)
+                    w.done_t = self.now()
+                    item = self._ask(w, _DONE)
+                elif isinstance(item, _Wait):
+                    self._park(w, ph, item.until)
+                    item = self._ask(w, _ASK)
+                elif isinstance(item, Sleep):
                     end = time.monotonic() + item.seconds
                     while not ph.hard and (left := end - time.monotonic()) > 0:
                         time.sleep(min(left, 0.1))
-                    with lock:
-                        if w.superseded:
-                            return
-                        self._free(w)
-                        item = self._next(w)
-                    continue
-                op = item
-                done = self._invoke(w, op)
-                t = self.now()
-                reopen = False
-                with lock:
-                    if w.superseded:
-                        return  # the watchdog already recorded info for this op
-                    self._free(w)
-                    self._record(done, t)
-                    if done.type == "info" and not w.is_nemesis:
-                        self._retire(w)
-                        reopen = True
-                    else:
-                        item = self._next(w)
-                if reopen:
+                    item = self._ask(w, _SLEPT)
+                else:  # _REOPEN: the process was retired after info
                     self._close_client(w)
                     self._open_client(w)
-                    with lock:
-                        item = self._next(w)
+                    item = self._ask(w, _ASK)
         except BaseException as e:
             log.exception("worker %s crashed", w.thread_id)
-            with lock:
+            with self.lock:
                 if ph.error is None:
                     ph.error = e
                 self._stop(ph, f"worker {w.thread_id} crashed: {type(e).__name__}: {e}")
         finally:
-            with lock:
+            with self.lock:
                 ph.live -= 1
                 if ph.live <= 0:
                     ph.done.set()
@@ -593,7 +843,7 @@ class _Runner:
             w.client = None
             return
         w.client = c
-        with self.lock:
+        with self._opened_lock:
             self.opened.append(c)
 
     def _close_client(self, w: _Worker) -> None:
@@ -601,7 +851,7 @@ class _Runner:
         w.client = None
         if c is None:
             return
-        with self.lock, contextlib.suppress(ValueError):
+        with self._opened_lock, contextlib.suppress(ValueError):
             self.opened.remove(c)
         try:
             c.close(self.test)
@@ -625,7 +875,7 @@ class _Runner:
                     else f"still in flight when the {ph.name} phase ended"
                 )
                 w.superseded = True
-                fresh = _Worker(t, w.process, w.node, self.lock)
+                fresh = _Worker(t, w.process, w.node)
                 self.workers[t] = fresh
                 self._record(op.replace(type="info", error=why), now)
                 self._retire(fresh)

@@ -14,11 +14,13 @@ Layout (see ``docs/results.md``)::
           nodes/<node>/    DB logs collected at teardown
           report.html      when the report module is installed
 
-Crash safety: every history line reaches the kernel (one ``os.write`` on an
-``O_APPEND`` descriptor) before the op is counted, so a run killed with
-SIGKILL leaves every op recorded until then; a torn last line is skipped by
-:func:`jepsy.history.read_history`.  (No fsync: surviving a power loss is not
-promised.)
+Crash safety: every history line reaches the kernel (``os.write`` on an
+``O_APPEND`` descriptor) before anything acts on it: the runner writes the
+lines it recorded under its lock in one ``os.write`` before it lets go of the
+lock or hands an op to a worker, so a run killed with SIGKILL leaves every
+op recorded until then, and every op a client was asked to do has its invoke
+on disk; a torn last line is skipped by :func:`jepsy.history.read_history`.
+(No fsync: surviving a power loss is not promised.)
 
 By example::
 
@@ -84,7 +86,8 @@ def _relink(link: Path, target: str) -> None:
 
 
 class HistoryWriter:
-    """Appends ops to ``history.jsonl``: one ``os.write`` per op, no user-space buffer.
+    """Appends ops to ``history.jsonl``: one ``os.write`` per op or batch of lines, no
+    user-space buffer.
 
     Not thread-safe by itself; the runner calls it under its lock so that
     line order is index order."""
@@ -110,6 +113,19 @@ class HistoryWriter:
             raise HistoryError("history writer is closed", source=str(self.path))
         os.write(fd, (line + "\n").encode())
         self.count += 1
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Write pre-encoded JSON lines (without newlines) with one ``os.write``
+        (more only if the kernel takes part of the bytes), in order."""
+        fd = self._fd
+        if fd is None:
+            raise HistoryError("history writer is closed", source=str(self.path))
+        data = ("\n".join(lines) + "\n").encode()
+        n = os.write(fd, data)
+        while n < len(data):  # a short write (rare on regular files): write the rest
+            data = data[n:]
+            n = os.write(fd, data)
+        self.count += len(lines)
 
     def close(self) -> None:
         if self._fd is not None:

@@ -25,7 +25,7 @@ from jepsy.generator import (
     GeneratorError,
     Log,
     Sleep,
-    _ignores_events,
+    ignores_events,
     simulate,
 )
 from jepsy.history import NEMESIS, History, Op
@@ -647,7 +647,7 @@ def test_context_built_by_hand_like_the_runner() -> None:
 
 class _CheckIgnores:
     """Wraps a generator; on every event asserts that a generator the runner
-    would skip (``_ignores_events``) really returns itself from ``update``."""
+    would skip (``ignores_events``) really returns itself from ``update``."""
 
     def __init__(self, g: Any) -> None:
         self.g = g
@@ -665,7 +665,7 @@ class _CheckIgnores:
         return c
 
     def update(self, test: Any, ctx: Context, event: Op) -> Any:
-        skip = _ignores_events(self.g)
+        skip = ignores_events(self.g)
         g2 = self.g.update(test, ctx, event)
         if skip:
             assert g2 is self.g, f"{self.g!r} changed on {event!r}"
@@ -689,25 +689,25 @@ def test_ignores_events_for_the_usual_stacks() -> None:
     from jepsy.workloads.register import IndependentRegisters
 
     nem = gen.nemesis(gen.cycle([gen.sleep(5), {"f": "start"}, gen.sleep(5), {"f": "stop"}]))
-    assert _ignores_events(gen.clients(IndependentRegisters()))
-    assert _ignores_events(gen.any_(gen.clients(gen.stagger(0.1, gen.mix([R, W]))), nem))
-    assert not _ignores_events(gen.clients(gen.until_ok(R)))
-    assert not _ignores_events(gen.any_(gen.clients(gen.each_thread(R)), nem))
+    assert ignores_events(gen.clients(IndependentRegisters()))
+    assert ignores_events(gen.any_(gen.clients(gen.stagger(0.1, gen.mix([R, W]))), nem))
+    assert not ignores_events(gen.clients(gen.until_ok(R)))
+    assert not ignores_events(gen.any_(gen.clients(gen.each_thread(R)), nem))
 
 
 def test_fast_constructors_match_the_dataclasses() -> None:
     import dataclasses
 
-    from jepsy.generator import _mkctx, _mkop
+    from jepsy.generator import _mkctx, make_op
 
-    # _mkop takes Op's fields positionally, in this order.
+    # make_op takes Op's fields positionally, in this order.
     names = ["index", "time", "process", "type", "f", "value", "node", "error", "extra"]
     assert [f.name for f in dataclasses.fields(Op)] == names
     kw: dict[str, Any] = dict(
         index=3, time=4, process=1, type="ok", f="read", value=[1, 2], node="n1", error="e"
     )
     kw["extra"] = {"x": 1}
-    assert _mkop(*kw.values()) == Op(**kw)
+    assert make_op(*kw.values()) == Op(**kw)
     rng = random.Random(1)
     ctx = _mkctx(5, frozenset({0}), {0: 0}, rng, None)
     assert ctx == Context(time=5, free_threads=frozenset({0}), workers={0: 0}, rng=rng)

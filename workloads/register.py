@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from jepsy.checkers.core import Checker, compose
 from jepsy.errors import ConfigError
-from jepsy.generator import PENDING, Context, Generator, _ignore_event, _maker, _mkop
+from jepsy.generator import PENDING, Context, Generator, fast_constructor, ignore_event, make_op
 from jepsy.workloads.core import Workload, register_workload
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class IndependentRegisters:
             nk += 1
         groups[g] = (k, n + 1)
         f, v = self.nxt if self.nxt is not None else _choice(ctx)
-        op = _mkop(-1, ctx.time, ctx.workers[best], "invoke", f, [k, v], None, None, None)
+        op = make_op(-1, ctx.time, ctx.workers[best], "invoke", f, [k, v], None, None, None)
         return (
             op,
             _make(self.threads_per_key, self.ops_per_key, tuple(groups), nk, _choice(ctx)),
@@ -91,7 +91,7 @@ class IndependentRegisters:
 
     # Events change nothing here; wrappers such as clients() see this function and
     # skip building a context just to hear ``self`` back.
-    update = _ignore_event
+    update = ignore_event
 
     def __repr__(self) -> str:
         return (
@@ -100,7 +100,7 @@ class IndependentRegisters:
         )
 
 
-_make = _maker(IndependentRegisters)
+_make = fast_constructor(IndependentRegisters)
 
 
 def _int_opt(opts: Mapping[str, Any], name: str, default: int) -> int:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from jepsy.dbs import Suite, register_suite
 from jepsy.errors import ClientError, ConfigError
-from jepsy.generator import _mkop
+from jepsy.generator import make_op
 from jepsy.history import Op, OpType
 
 if TYPE_CHECKING:
@@ -353,7 +353,7 @@ class MemoryClient:
         else:
             return _unknown(op, w)
         # Built directly: cheaper than op.replace() on the recording hot path.
-        return _mkop(op.index, op.time, op.process, typ, f, value, op.node, None, op.extra)
+        return make_op(op.index, op.time, op.process, typ, f, value, op.node, None, op.extra)
 
     def teardown(self, test: Test) -> None:
         pass
