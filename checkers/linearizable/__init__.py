@@ -31,14 +31,16 @@ By example::
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing
 import os
+import pickle
+import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -283,7 +285,7 @@ def _run_tasks(
         return [r for t in tasks for r in check_key(t, deadline=deadline, max_configs=mc)]
     global _WORK
     # Balance by op count: biggest first, each to the lightest chunk.
-    nchunks = min(len(tasks), workers * 4)
+    nchunks = min(len(tasks), workers * 8)
     chunks: list[list[int]] = [[] for _ in range(nchunks)]
     loads = [0] * nchunks
     for i in sorted(range(len(tasks)), key=lambda i: -len(tasks[i].slots)):
@@ -307,19 +309,87 @@ def _fork_pool(
     deadline: float,
     max_configs: int,
 ) -> None:
-    """``workers - 1`` forked processes plus this one share the chunks: this
-    process takes back (cancels) every chunk no worker has started yet."""
+    """``workers - 1`` forked processes plus this one take chunks one at a
+    time from a shared counter, so all finish at about the same time; each
+    child sends its results back through a pipe when the chunks run out.
+
+    (A process pool hands a worker its next chunks before it asks, and this
+    process could not take them back: it sat idle while the worker finished
+    a queue of them.)"""
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=max(1, workers - 1), mp_context=ctx) as pool:
-        futs = [pool.submit(_work, c, deadline, max_configs) for c in chunks if c]
-        for fut, c in reversed(list(zip(futs, [c for c in chunks if c], strict=True))):
-            if fut.cancel():
-                for i, r in _work(c, deadline, max_configs):
-                    results[i] = r
-        for fut in futs:
-            if not fut.cancelled():
-                for i, r in fut.result():
-                    results[i] = r
+    counter = ctx.Value("i", 0)
+    n = len(chunks)
+
+    def claim() -> int:
+        with counter.get_lock():
+            i = int(counter.value)
+            counter.value = i + 1
+        return i
+
+    children: list[tuple[int, int]] = []
+    try:
+        for _ in range(workers - 1):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child, which leaves by os._exit
+                os.close(r)
+                _child(claim, chunks, deadline, max_configs, w)
+            os.close(w)
+            children.append((pid, r))
+        while (i := claim()) < n:
+            for j, res in _work(chunks[i], deadline, max_configs):
+                results[j] = res
+        for pid, r in children:
+            status, payload = _collect(pid, r)
+            if status != "ok":
+                raise payload
+            for j, res in payload:
+                results[j] = res
+        children = []
+    finally:
+        for pid, r in children:  # interrupted: stop the rest
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.close(r)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _child(
+    claim: Any, chunks: list[list[int]], deadline: float, max_configs: int, w: int
+) -> None:  # pragma: no cover - runs in a forked child
+    code = 0
+    try:
+        out: list[tuple[int, list[tuple[str, dict[str, Any]]]]] = []
+        while (i := claim()) < len(chunks):
+            out.extend(_work(chunks[i], deadline, max_configs))
+        data = pickle.dumps(("ok", out))
+    except BaseException as e:  # sent to the parent, which raises it
+        code = 1
+        try:
+            data = pickle.dumps(("error", e))
+        except Exception:
+            data = pickle.dumps(("error", RuntimeError(f"checker worker failed: {e!r}")))
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(w, view) :]
+        os.close(w)
+    finally:
+        os._exit(code)
+
+
+def _collect(pid: int, r: int) -> tuple[str, Any]:
+    parts = []
+    while chunk := os.read(r, 1 << 20):
+        parts.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    if not parts:
+        return "error", RuntimeError("a checker worker process died before sending its results")
+    got: tuple[str, Any] = pickle.loads(b"".join(parts))
+    return got
 
 
 class Linearizable:

@@ -390,6 +390,30 @@ def test_worker_processes_give_the_same_result_as_one_process() -> None:
     assert check(bad, independent=True, processes=2).valid is False
 
 
+def test_an_error_in_a_worker_process_reaches_the_caller() -> None:
+    """A user model that raises in a forked worker fails the check as it would
+    in one process, and leaves no worker behind."""
+    import os
+
+    class Exploding(Model):
+        name = "exploding"
+
+        def step(self, state: Any, f: str, value: Any) -> tuple[bool, Any]:
+            if os.getpid() != parent:
+                raise ValueError("boom in a worker")
+            time.sleep(0.002)  # slow here, so the worker surely gets a chunk
+            return True, state
+
+    parent = os.getpid()
+    h = History.from_dicts(
+        register_history(seed=9, keys=8, ops_per_key=20, processes=3, p_info=0.0)
+    )
+    with pytest.raises(ValueError, match="boom in a worker"):
+        linearizable(Exploding(), independent=True, processes=2).check(None, h, {})
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left to reap
+
+
 def test_reductions_agree_with_the_plain_search_on_medium_histories() -> None:
     """10-22 ops: too many for the oracle; the plain search (no reductions, no
     pre-check, generic steps) is the reference for the register fast path."""
