@@ -75,6 +75,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from pathlib import Path
+from time import monotonic_ns as _monotonic_ns
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from jepsy.checkers.core import Checker, Result, Validity, safe_check
@@ -188,7 +189,21 @@ def _val(v: Any) -> str:
     return _enc(v)
 
 
-_F_JSON: dict[str, str] = {}  # op.f -> its JSON string (a handful of names per test)
+# (process, type, f) -> ',"process":..,"type":..,"f":..,"value":' (the part of a line
+# between its time and its value); ops of one process repeat a few (type, f) pairs.
+_MID: dict[tuple[int | str, str, str], str] = {}
+_NODE_JSON: dict[str, str] = {}  # node -> ',"node":"n1"'
+
+
+def _mid(p: Any, typ: str, f: str) -> str:
+    ps = str(p) if type(p) is int else encode_basestring(str(p))
+    mid = f',"process":{ps},"type":"{typ}","f":{encode_basestring(f)},"value":'
+    tp = type(p)
+    if (tp is int or tp is str) and type(f) is str:  # (not bool: True == 1)
+        if len(_MID) >= 8192:
+            _MID.clear()
+        _MID[(p, typ, f)] = mid
+    return mid
 
 
 def _line(op: Op) -> str:
@@ -202,20 +217,34 @@ def _line_of(
     index: int, time: int, p: Any, typ: str, f: str, value: Any, node: str | None, error: Any
 ) -> str:
     """``_line`` of an op without ``extra``, from its fields (no op needs to be built)."""
-    ps = str(p) if type(p) is int else encode_basestring(str(p))
-    fs = _F_JSON.get(f)
-    if fs is None:
-        fs = encode_basestring(f)
-        if len(_F_JSON) < 256:
-            _F_JSON[f] = fs
-    s = (
-        f'{{"index":{index},"time":{time},"process":{ps},"type":"{typ}",'
-        f'"f":{fs},"value":{_val(value)}'
-    )
-    if node is not None:
-        s += ',"node":' + encode_basestring(node)
+    tp = type(p)
+    mid = _MID.get((p, typ, f)) if tp is int or tp is str else None
+    if mid is None:
+        mid = _mid(p, typ, f)
+    if type(value) is list and len(value) == 2 and type(value[0]) is int:
+        a, b = value  # independent [key, v]: the register workload's every op
+        tb = type(b)
+        if tb is int:
+            vs = f"[{a},{b}]"
+        elif b is None:
+            vs = f"[{a},null]"
+        elif tb is list and len(b) == 2 and type(b[0]) is int and type(b[1]) is int:
+            vs = f"[{a},[{b[0]},{b[1]}]]"
+        else:
+            vs = _val(value)
+    else:
+        vs = _val(value)
+    if node is None:
+        s = f'{{"index":{index},"time":{time}{mid}{vs}'
+    else:
+        ns = _NODE_JSON.get(node)
+        if ns is None:
+            ns = ',"node":' + encode_basestring(node)
+            if len(_NODE_JSON) < 1024:
+                _NODE_JSON[node] = ns
+        s = f'{{"index":{index},"time":{time}{mid}{vs}{ns}'
     if error is not None:
-        s += ',"error":' + _enc(error)
+        return s + ',"error":' + _enc(error) + "}"
     return s + "}"
 
 
@@ -562,12 +591,34 @@ class _Runner:
 
     # -- serving requests (caller holds the lock) ---------------------------------------
     def _serve(self) -> None:
+        """Answer every queued request, in queue order (the hot path: kept flat)."""
         q = self._requests
         answers = self._answers
+        free = self.free
         while q:
             w = q.popleft()
             try:
-                a = self._answer(w)
+                if w.superseded:
+                    a: _Answer = _EXIT  # the watchdog already recorded info for its op
+                else:
+                    kind = w.kind
+                    if kind == _DONE:
+                        done = w.done
+                        assert done is not None
+                        w.done = None
+                        w.busy = False  # free w (as _free does)
+                        w.current = None
+                        free.add(w.thread_id)
+                        self._ctx = None
+                        self._record_done(done, w.done_t)
+                        if done.type == "info" and not w.is_nemesis:
+                            self._retire(w)
+                            answers.append((w, _REOPEN))
+                            continue
+                    elif kind == _SLEPT:
+                        self._free(w)
+                    nxt = self._next(w)
+                    a = _EXIT if nxt is None else nxt
             except BaseException as e:
                 a = _EXIT
                 log.exception("worker %s crashed", w.thread_id)
@@ -577,24 +628,6 @@ class _Runner:
                         ph.error = e
                     self._stop(ph, f"worker {w.thread_id} crashed: {type(e).__name__}: {e}")
             answers.append((w, a))
-
-    def _answer(self, w: _Worker) -> _Answer:
-        if w.superseded:
-            return _EXIT  # the watchdog already recorded info for its op
-        kind = w.kind
-        if kind == _DONE:
-            done = w.done
-            assert done is not None
-            w.done = None
-            self._free(w)
-            self._record_done(done, w.done_t)
-            if done.type == "info" and not w.is_nemesis:
-                self._retire(w)
-                return _REOPEN
-        elif kind == _SLEPT:
-            self._free(w)
-        nxt = self._next(w)
-        return _EXIT if nxt is None else nxt
 
     # -- recording (caller holds the lock) ---------------------------------------------
     def _record(self, op: Op, time: int | None = None, node: str | None = None) -> Op:
@@ -637,10 +670,19 @@ class _Runner:
             self._inert = g
         i = self.index
         self.index = i + 1
-        self._lines.append(
-            _line_of(i, t, done.process, done.type, done.f, done.value, done.node, done.error)
-        )
-        self._count(done)
+        p = done.process
+        f = done.f
+        typ = done.type
+        self._lines.append(_line_of(i, t, p, typ, f, done.value, done.node, done.error))
+        if p == NEMESIS:
+            self.stats.nemesis = _describe_nemesis(done)
+            return
+        st = self.stats  # st._lock is self.lock, held here
+        st.ops += 1
+        c = st.counts.get(f)
+        if c is None:
+            c = st.counts[f] = [0, 0, 0]
+        c[_TYPE_SLOT[typ]] += 1
 
     def _count(self, op: Op) -> None:
         st = self.stats  # st._lock is self.lock, held here
@@ -674,6 +716,8 @@ class _Runner:
         ph = self.phase
         if ph is None:
             return None
+        deadline = ph.deadline
+        free = self.free
         while True:
             m = w.mailbox
             if m is not None:
@@ -681,43 +725,46 @@ class _Runner:
                 return m
             if ph.stopping or w.superseded:
                 return None
-            now = self.now()
-            if ph.deadline is not None and now >= ph.deadline:
+            now = _monotonic_ns() - self.t0
+            if deadline is not None and now >= deadline:
                 self._stop(ph, "time limit")
                 return None
             gen = ph.gen
             if gen is None:
                 self._stop(ph, "generator exhausted", hard=False)
                 return None
-            res = gen.op(test, self.ctx(now))
+            c = self._ctx  # self.ctx(now), inlined
+            if c is None or now - c.time >= 1_000_000:
+                c = self._ctx = _mkctx(now, frozenset(free), self._procs_view, self.rng, None)
+            res = gen.op(test, c)
             if res is None:
                 ph.gen = None
                 self._stop(ph, "generator exhausted", hard=False)
                 return None
             action, gen2 = res
-            if action is PENDING:
-                return self._wait(ph, now + int(_PENDING_WAIT * 1e9))
             if isinstance(action, Op):
                 thread = self.thread_of.get(action.process)
-                if thread is None or thread not in self.free:
+                if thread is None or thread not in free:
                     raise GeneratorError(
                         f"generator emitted {action.f!r} for process {action.process!r}, "
-                        f"which is not a free process (free threads: {sorted(map(str, self.free))}); "
+                        f"which is not a free process (free threads: {sorted(map(str, free))}); "
                         "a generator must only use processes from ctx.free_threads"
                     )
                 target = self.workers[thread]
                 due = action.time
-                if self.rate_gap and not target.is_nemesis and self.next_slot > due:
-                    due = self.next_slot
-                if due > now:
-                    return self._wait(ph, due)
                 if self.rate_gap and not target.is_nemesis:
+                    if self.next_slot > due:
+                        due = self.next_slot
+                    if due > now:
+                        return self._wait(ph, due)
                     # Catch up on small wake-up delays (up to 50 ms), never burst more.
                     self.next_slot = max(self.next_slot, now - 50_000_000) + int(
                         self.rate_rng.random() * self.rate_gap
                     )
+                elif due > now:
+                    return self._wait(ph, due)
                 ph.gen = gen2
-                self.free.discard(thread)
+                free.discard(thread)
                 self._ctx = None
                 target.busy = True
                 target.started = now
@@ -728,13 +775,15 @@ class _Runner:
                 target.mailbox = op
                 self._woken.append(target)
                 continue
+            if action is PENDING:
+                return self._wait(ph, now + int(_PENDING_WAIT * 1e9))
             if isinstance(action, Sleep):
                 ph.gen = gen2
                 thread = self.thread_of.get(action.process, NEMESIS)
                 target = self.workers[thread]
-                if thread not in self.free:
+                if thread not in free:
                     continue
-                self.free.discard(thread)
+                free.discard(thread)
                 self._ctx = None
                 target.busy = True
                 target.current = None
