@@ -63,10 +63,13 @@ def docker_client() -> Any:
         import docker
     except ImportError:
         need(False, "needs the docker SDK (pip install jepsy[docker])")
+    client = None
     try:
         client = docker.from_env(timeout=20)
         client.ping()
     except Exception as e:
+        if client is not None:
+            client.close()  # its socket, or the skip leaves a ResourceWarning behind
         need(False, f"needs a running dockerd ({e})")
     return client  # the caller closes it
 
