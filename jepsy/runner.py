@@ -38,10 +38,12 @@ So a completion and that worker's next invoke reach the file before the
 worker moves on (an invoke is always on disk before its client call), the
 history's line order is the order events were recorded, and the threads
 that finish while the lock is busy park once until answered instead of
-handing the lock (and the GIL) around one by one.  A server whose own answer
-is ready serves a few more rounds at most, then wakes the first requester
-still waiting to serve the rest.  Other users of the lock (the watchdog, the
-live display) take it normally; requesters step aside while they wait.
+handing the lock (and the GIL) around one by one.  Answered workers are
+woken a few at a time, by threads about to park or to call their client, so
+that few threads contend for the GIL at once.  A server whose own answer is
+ready serves a few more rounds at most, then wakes the first requester still
+waiting to serve the rest.  Other users of the lock (the watchdog, the live
+display) take it normally; requesters step aside while they wait.
 
 A client call that hangs past ``test.op_timeout`` is recorded ``info`` by
 the watchdog (the main thread); the hung call is abandoned on its daemon
@@ -440,6 +442,7 @@ class _Runner:
         self._lines: list[str] = []  # history lines recorded under the lock, not yet written
         self._answers: list[tuple[_Worker, _Answer]] = []  # to publish once they are written
         self._woken: list[_Worker] = []  # workers to unpark once the lines are written
+        self._baton: deque[_Worker] = deque()  # answered, parked, not woken yet
         self._outsiders: list[None] = []  # one entry per thread blocked in `with self.lock`
         self._opened_lock = threading.Lock()
         self.t0 = time.monotonic_ns()
@@ -505,16 +508,27 @@ class _Runner:
             answers = self._answers
             if answers:
                 self._answers = []
+                baton = self._baton
                 for w, a in answers:
                     w.answer = a
                     if w.waiters:
-                        _wake(w)
+                        baton.append(w)  # woken one at a time: see _ask
             woken = self._woken
             if woken:
                 self._woken = []
                 for w in woken:
                     _wake(w)
             self._raw.release()
+
+    def _pass_baton(self) -> None:
+        """Wake the worker answered longest ago.  Answered workers are woken one at a
+        time, each by a thread about to park or to call its client: so few threads
+        contend for the GIL at once, and each is woken when it can soon run."""
+        try:
+            w = self._baton.popleft()
+        except IndexError:
+            return
+        _wake(w)
 
     def _handoff(self) -> None:
         """After a release: requests still queued are served by the first requester,
@@ -538,7 +552,13 @@ class _Runner:
         another.  A requester whose own answer is ready serves at most
         ``_EXTRA_ROUNDS`` more rounds (it holds the GIL: cheaper than waking
         another thread), then wakes the first requester still queued to serve
-        the rest, and goes on with its own op."""
+        the rest, and goes on with its own op.
+
+        Answered workers that are parked wait in ``_baton``: a thread wakes one
+        before it parks and two before it returns to call its client (which may
+        block), so every answered worker is woken soon, while only a few threads
+        at a time compete for the GIL (waking them all at once made most of them
+        wake only to sleep again on the GIL)."""
         w.kind = kind
         q = self._requests
         raw = self._raw
@@ -558,6 +578,9 @@ class _Runner:
                 w.answer = None
                 if q and not raw.locked():
                     self._handoff()  # (a holder hands the queue on when it lets go)
+                if self._baton:  # before the client call, which may block: wake two
+                    self._pass_baton()
+                    self._pass_baton()
                 return a
             if q and not out and raw.acquire(False):
                 try:
@@ -571,6 +594,8 @@ class _Runner:
             # Park unless the request could be served now; whoever holds the lock
             # hands the queue on when it lets go, and an answer wakes us.
             if w.answer is None and (not q or out or raw.locked()):
+                if self._baton:
+                    self._pass_baton()
                 wl.acquire()
             else:
                 with contextlib.suppress(ValueError):
