@@ -13,10 +13,14 @@ often shared, so wall-clock figures depend on the load: ``ops/cpu_s`` is
 completed ops per CPU-second of the jepsy process (all its threads, user +
 system), ``sys_s`` the system part, ``csw/op`` context switches per op
 (thread hand-offs), ``load`` the 1-minute load average when the run ended.
-Runs with many threads vary: when the workers fall into a convoy on the
-runner's lock (a woken waiter owns the lock but not the GIL, so the threads
-take turns), ``csw/op`` climbs above ~1 and ops per CPU-second drop by up to
-a third; ``csw/op`` tells which case a run hit.
+With several workers each op's client call runs on its own thread, so
+threads must take turns on the GIL: ``csw/op`` is about 2-3 at concurrency 10
+and 1-2 at 100 (the runner's lock is shared by flat combining and answered
+workers are woken a few at a time, see ``jepsy/runner.py``), about 0.1-0.2 at
+concurrency 1.  Before that design a run at concurrency 10 went one of two
+ways: one thread kept the lock and did nearly every op (``csw/op`` ~0.4), or
+the workers fell into a convoy on the lock (``csw/op`` 1-3, ops per
+CPU-second down by up to a third), so the figures swung from run to run.
 ``rss_start``/``rss_end`` are sampled at 10 % and at the end of the run:
 flat memory shows the history streams to disk instead of growing in RAM.
 Run::
