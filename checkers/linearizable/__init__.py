@@ -279,6 +279,9 @@ def _run_tasks(
         and len(tasks) >= PARALLEL_MIN_PARTS
         and (total >= PARALLEL_MIN_OPS or processes is not None)
         and "fork" in multiprocessing.get_all_start_methods()
+        # Forking while other threads run may copy a lock one of them holds
+        # (and Python 3.12 warns about it): with threads, check here only.
+        and threading.active_count() == 1
     )
     if not use_pool:
         mc = max_configs * max(1, workers)
