@@ -497,8 +497,11 @@ class _Runner:
                 assert self.writer is not None
                 self.writer.write_lines(lines)
         except BaseException:
-            # Not written: no worker may run an op whose invoke is not on disk.
+            # Not written: no worker may run an op whose invoke is not on disk (an
+            # op handed over earlier and dropped here stays in flight: indefinite).
             self._answers = [(w, _EXIT) for w, _ in self._answers]
+            for x in self.workers.values():
+                x.mailbox = None
             ph = self.phase
             if ph is not None:
                 ph.stopping = ph.hard = True

@@ -422,3 +422,103 @@ def test_a_client_that_cannot_open_fails_definitely_then_reopens(tmp_path: Path)
     comps = [op for op in h if op.type != "invoke"]
     assert comps[0].type == "fail" and "could not open a client to n1" in comps[0].error
     assert all(op.type == "ok" for op in comps[1:]) and len(comps) == 20
+
+
+class ChecksTheFile:
+    """On every call, reads ``history.jsonl``: the op's invoke and this process's
+    previous completion must already be there (the promise of the combining runner:
+    nothing acts on an event before its line is written)."""
+
+    def __init__(self, path: list[Path], seen: dict[Any, int], bad: list[str]) -> None:
+        self.path, self.seen, self.bad = path, seen, bad
+
+    def open(self, test: Test, node: str) -> ChecksTheFile:
+        return self
+
+    def setup(self, test: Test) -> None:
+        pass
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        import json
+
+        on_disk = {}
+        for line in self.path[0].read_bytes().splitlines():
+            d = json.loads(line)
+            on_disk[d["index"]] = d
+        if op.index not in on_disk:
+            self.bad.append(f"invoke {op.index} not on disk when its client was called")
+        last = self.seen.get(op.process)
+        if last is not None and last not in on_disk:
+            self.bad.append(f"{op.process}'s completion {last} not on disk before its next op")
+        self.seen[op.process] = op.index  # (its completion's index is not known yet)
+        return op.replace(type="ok")
+
+    def teardown(self, test: Test) -> None:
+        pass
+
+    def close(self, test: Test) -> None:
+        pass
+
+
+def test_events_are_on_disk_before_anything_acts_on_them(tmp_path: Path) -> None:
+    from jepsy.store import create_run
+
+    rd = create_run(tmp_path, "ondisk")
+    bad: list[str] = []
+    t = noop_test(
+        client=ChecksTheFile([rd.history_file], {}, bad),
+        generator=gen.limit(600, _writes()),
+        concurrency=6,
+        time_limit=20,
+        store_dir=tmp_path,
+    )
+    r = run(t, run_dir=rd, handle_signals=False)
+    h = r.run_dir.history()
+    assert not bad, bad[:5]
+    assert len(h) == 1200 and [op.index for op in h] == list(range(1200))
+    # Each op's completion is written before its process's next invoke.
+    last: dict[Any, str] = {}
+    for op in h:
+        if op.type == "invoke":
+            assert last.get(op.process, "ok") != "invoke", op
+        last[op.process] = op.type
+
+
+def test_a_failed_history_write_ends_the_run_without_running_unwritten_ops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jepsy.store import HistoryWriter
+
+    calls = [0]
+    real = HistoryWriter.write_lines
+
+    def flaky(self: HistoryWriter, lines: list[str]) -> None:
+        calls[0] += 1
+        if calls[0] == 50:
+            raise OSError(28, "No space left on device")
+        real(self, lines)
+
+    monkeypatch.setattr(HistoryWriter, "write_lines", flaky)
+    ran: list[int] = []
+
+    class Records(ChecksTheFile):
+        def invoke(self, test: Test, op: Op) -> Op:
+            ran.append(op.index)
+            return super().invoke(test, op)
+
+    from jepsy.store import create_run
+
+    rd = create_run(tmp_path, "flaky")
+    bad: list[str] = []
+    t = noop_test(
+        client=Records([rd.history_file], {}, bad),
+        generator=_writes(),
+        concurrency=4,
+        time_limit=20,
+        store_dir=tmp_path,
+    )
+    t0 = time.monotonic()
+    r = run(t, run_dir=rd, handle_signals=False)
+    assert time.monotonic() - t0 < 15  # no worker left waiting forever
+    assert r.crashed and "No space left" in (r.error or "")
+    assert not bad, bad[:5]  # no client ran an op whose invoke was not written
