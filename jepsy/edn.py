@@ -11,22 +11,28 @@ with an explicit stack; it knows every line, so it also reports every
 error.  Before it, histories take up to two fast paths, and anything a fast
 path does not recognise goes to the next one:
 
-1. the JSON path (``_json_op_maps``): about 20 C-level ``str`` passes
-   rewrite the EDN into JSON (keywords become marked strings, maps marked
-   arrays), one ``orjson.loads`` decodes it, and a few ``map`` passes turn
-   the marks back into :class:`Keyword` and ``dict``.  It takes everything
-   Jepsen, Knossos and jepsy write, comments, escapes and lists included
-   (all 122 Knossos example files), and refuses symbols, characters, sets,
-   other tags, ``N``/``M``/ratios and integers beyond 64 bits;
+1. the JSON path (``_json_op_maps``): C-level ``str`` passes rewrite the
+   EDN into JSON (maps become objects: a keyword after ``{`` or a comma is
+   guessed to be a key, and orjson checks every guess; other keywords
+   become marked strings), and one ``orjson.loads`` returns the op maps as
+   dicts.  Only ops and values that hold keywords other than the op fields'
+   are touched afterwards.  It takes what Jepsen, Knossos and jepsy write,
+   comments, escapes, records and lists included (121 of the 122 Knossos
+   example files: one has a map entry without its comma), and refuses
+   symbols, characters, sets, other tags, ``N``/``M``/ratios, integers
+   beyond 64 bits and maps without commas;
 2. the older token path (``_fast_op_maps``), which splits on whitespace and
    converts tokens through a cache.
 
-``bench/parse_history.py`` measures both formats.  Where the JSON path's
-time goes for 100,000 ops (9.6 MB, 1.5 million tokens), in CPU seconds on
-the shared 2-core development machine: rewriting 0.7 (the keyword step,
-one ``str.replace`` per keyword occurrence, is 0.2 of it), ``orjson`` 0.15,
-marks back to keywords and dicts 0.7, ``Op`` objects 0.3, validation 0.1.
-The collector is off while reading (millions of new objects, no cycles).
+The dicts become a :class:`History` column by column
+(:func:`jepsy.history.history_from_op_dicts`), without :class:`Op`
+objects; anything it does not take goes op by op.  ``bench/parse_history.py``
+measures both formats.  Where the JSON path's time goes for 100,000 ops
+(9.6 MB, 1.5 million tokens), in CPU seconds on the shared 2-core
+development machine: rewriting 0.3 (a dozen keyword-run passes of about
+0.013 each, the rest fixed passes: strings, whitespace, long numbers),
+``orjson`` 0.14, the columnar history 0.2.  The collector is off while
+reading (millions of new objects, no cycles).
 
 The mapping to Python, chosen so that histories stay JSON-friendly:
 
@@ -79,7 +85,7 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from itertools import accumulate, compress, repeat
-from operator import add, and_, eq, getitem, is_, lt, setitem, sub
+from operator import add, and_, eq, getitem, is_, lt, not_, or_, setitem, sub
 from typing import IO, Any
 
 from jepsy import history as _history
@@ -847,33 +853,102 @@ _CLOSE_M: Any = _Marker("}")
 
 # -- the JSON path ------------------------------------------------------------
 #
-# A plain history is rewritten into JSON text with a few C-level str passes
-# and decoded by one orjson call; a short structural pass then turns the
-# marked JSON back into what the general parser returns.  The rewriting:
+# A plain history is rewritten into JSON text with C-level str passes and
+# decoded by one orjson call, which returns the op maps as dicts.  The
+# rewriting:
 #
 # * strings stay where they are when their text cannot be mistaken for code
 #   (no whitespace, brackets, ':' ...); otherwise they are cut out (one
 #   regular-expression split that also drops comments) and put back at the end;
-# * separators (whitespace, commas) become single commas between tokens;
-# * a keyword ``:name`` becomes the JSON string ``"\x7fname"``, a map ``{``
-#   the array ``["\x7f", ...`` (marker first, then keys and values), ``nil``
-#   ``null``; vectors and the lists around a whole history are arrays.
+# * keywords, in *runs*: the keywords next to each other, with the separators
+#   between them and around them (``, :type :invoke, :process ``, or
+#   ``}\n {:process `` with the op before).  Clojure's printer writes
+#   ``{:a 1, :b [:x :y]}``: a comma between map entries and none inside
+#   vectors.  So a keyword right after ``{`` or after a separator holding a
+#   comma is taken for a map key and becomes ``"a":``; any other keyword is a
+#   value and becomes the marked string ``"\x7fx"``.  A run is rendered once
+#   and replaced everywhere with one ``str.replace`` when it comes again
+#   soon (a Jepsen history has a dozen distinct runs), where it stands
+#   otherwise (``_keyword_runs``);
+# * then the remaining separators become ',', ``nil`` ``null``, ``(`` ``[``.
+#   Maps are JSON objects, vectors and lists arrays.
+#
+# The key guess needs no trust.  Each EDN token becomes one JSON token (a
+# keyword one string, ``nil`` ``null``, a number itself ...) in the same
+# order, separators become ',' or vanish, and outside strings the JSON text
+# has a ':' only after an emitted key (each ':' of the EDN code starts a
+# keyword).  JSON allows ``"name":`` exactly at the key positions of an
+# object: an object is ``{key:value,key:value}`` and an array
+# ``[value,value]``.  So if orjson accepts the text, every emitted key sits
+# at a key position (one in an array, at the top, or right after another key
+# is invalid), every key position holds an emitted key (a value there,
+# followed by ',' or '}', is invalid: a key needs its ':'), and keys and
+# values alternate: each object pairs the map's forms in order, as the
+# general parser does (a repeated key keeps its first place and its last
+# value in both).  A wrong guess, such as a map written without commas
+# (``{:a 1 :b 2}``) or a vector with them (``[:a, :b]``), always gives
+# invalid JSON, and the reader falls back.  The same holds however a run is
+# matched elsewhere: whatever role a replaced keyword gets there, orjson
+# checks it.
+#
+# What comes back differs from the general parser's maps in one documented
+# way only (:func:`_json_op_maps`): the op fields' keys are plain ``str``,
+# and keyword values of ``:type``, ``:f``, ``:process`` and ``:node`` of an
+# op are plain ``str`` (the history keeps them so anyway: ``Keyword`` is a
+# ``str`` equal to, and hashed like, its name); runs render those values
+# unmarked.  So most histories come back from orjson with no mark left, and
+# nothing else is done to them.  Other keys (``Keyword``, so that writing the
+# history back keeps ``:key``) and the remaining marks are put right
+# afterwards, in only the ops and values that hold them (``_restore``).
+# When a map sits inside an op, its ``:type`` (say) must stay a keyword:
+# then the text is rewritten again without plain values.
 #
 # Anything else (symbols, characters, sets, tags other than the Op record,
-# ratios, ``N``/``M``, ``#_``, mismatched brackets, integers JSON readers turn
-# into floats) makes the text invalid JSON or is caught by a check, and the
-# caller falls back to the parsers above, which also report every error.
+# ratios, ``N``/``M``, ``#_``, mismatched brackets, maps with keys that are
+# not keywords, integers JSON readers turn into floats) makes the text
+# invalid JSON or is caught by a check, and the caller falls back to the
+# parsers above, which also report every error.
 
 _JSON_MARK = "\x7f"  # raw DEL: allowed in JSON strings; refused anywhere in the input
-_JSON_WS = str.maketrans(",\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", " " * 10)
+_JSON_COLON = "\x01"  # a JSON ':' while rewriting (EDN ':' starts keywords); refused too
+_JSON_WS = str.maketrans("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", " " * 9)  # commas stay
+_JSON_SEPARATORS = str.maketrans(" " + _JSON_COLON, ",:")
+_JSON_OTHER_SPACE = re.compile(r"[^\S ]")  # whitespace for the parser, not for JSON
 _JSON_DIGITS = str.maketrans("123456789", "000000000")
 _JSON_LONG_NUMBER = "0" * 19  # 19 digits may exceed 64 bits: orjson would give a float
-_JSON_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+_JSON_BIG_INT = re.compile(r"(?<![\w.])[-+]?\d{19}")  # ... when a number starts so
+_JSON_NOT_BRACKET = bytes(c for c in range(256) if c not in b"()[]{}")
+_JSON_NULL_TOKEN = re.compile(r"(?<![^\s,\[\](){}])null(?![^\s,\[\](){}])")
+# A keyword's name: up to the next delimiter.  ':' ends it too, and then the
+# keyword is refused (:a:b is one keyword for EDN).
+_JSON_NAME = re.compile(r'[^\s,\[\](){}:"\x00\x01]+')
+_JSON_CONSTANTS = (("nil", "null"), ("true", "true"), ("false", "false"))
+_JSON_AFTER_WORD = frozenset(' ,[]{}"')
+# nil where no keyword run took it (in vectors, say), once separators are commas.
+_JSON_NILS = (
+    (",nil,", ",null,"),
+    (",nil,", ",null,"),  # again for nil,nil
+    ("[nil,", "[null,"),
+    (",nil]", ",null]"),
+    ("[nil]", "[null]"),
+    (",nil}", ",null}"),
+    (":nil,", ":null,"),
+    (":nil}", ":null}"),
+)
+# Keyword runs replaced everywhere at once (each takes one pass over the text)
+# when they come again within _JSON_NEAR characters; the rest where they stand.
+_JSON_MAX_RUNS = 48
+_JSON_NEAR = 16384
+_JSON_LOCAL_RUNS = 4096  # at least; more in long texts (one per 512 characters)
 # A string body that can stay in the text: nothing the rewriting touches.
 _JSON_UNSAFE_BODY = re.compile(r"[\s,\[\](){}:;#\\]")
 _JSON_STRING_OR_COMMENT = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"|;[^\n]*')
 # JSON joins surrogate pairs (EDN does not) and \u007f would forge a marker.
 _JSON_ODD_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|007[fF])")
+# The op fields (jepsy.history's); their keys come back as plain str.
+_OP_FIELDS = frozenset(("index", "time", "type", "process", "f", "value", "node", "error"))
+# Op fields whose keyword values come back as plain str (Op keeps them so).
+_PLAIN_VALUE_FIELDS = frozenset(("type", "f", "process", "node"))
 
 
 def _reject_constant(name: str) -> Any:
@@ -891,9 +966,41 @@ except ImportError:  # pragma: no cover - depends on the environment
         return json.loads(s, parse_constant=_reject_constant)
 
 
-def _edn_as_json(text: str) -> str | None:
-    """``text`` (EDN) as JSON text in the marked form above, or None."""
-    if _JSON_MARK in text or "\x00" in text:
+class _JsonText:
+    """EDN rewritten as JSON: the code, the strings cut out of it, and facts about it."""
+
+    __slots__ = ("bodies", "code", "keys", "maps", "plain")
+
+    def __init__(
+        self, code: str, bodies: list[str] | None, maps: int, plain: bool, keys: set[str]
+    ) -> None:
+        self.code = code  # JSON, with "\x00" where a string of ``bodies`` goes
+        self.bodies = bodies  # None: the strings stayed in the code
+        self.maps = maps  # how many maps (JSON objects) there are
+        self.plain = plain  # whether some keyword value was made a plain string
+        self.keys = keys  # the names of all map keys, inner maps' too
+
+    def text(self, *, tidy: bool = False) -> str:
+        """The JSON text; ``tidy`` drops the separators JSON refuses and EDN allows."""
+        code = _json_tidy(self.code) if tidy else self.code
+        bodies = self.bodies
+        if bodies is None:
+            return code
+        segs = code.split("\x00")
+        out: list[str] = [""] * (2 * len(bodies) + 1)
+        out[0::2] = segs
+        out[1::2] = bodies
+        return '"'.join(out)
+
+
+def _edn_as_json(text: str, *, plain: bool) -> _JsonText | None:
+    """``text`` (EDN) as JSON text in the form above, or None.
+
+    With ``plain``, keyword values of the op fields Op keeps as plain str
+    are plain JSON strings; that is right only when no map nests in another
+    one, which the caller checks (the number of maps against the number of
+    ops)."""
+    if _JSON_MARK in text or "\x00" in text or _JSON_COLON in text:
         return None
     bodies: list[str] | None = None  # strings cut out of the text, in order
     if "\\" not in text and ";" not in text:
@@ -927,115 +1034,321 @@ def _edn_as_json(text: str) -> str | None:
             return None  # an unterminated string or a character literal
         if "\\" in "".join(bodies) and _JSON_ODD_ESCAPE.search("".join(bodies)):
             return None
-    if _RECORD_TAG in code:
-        code = code.replace(_RECORD_TAG, "{")
-    if "#" in code or "::" in code:
-        return None
+    if "#" in code:
+        if _RECORD_TAG in code:
+            code = code.replace(_RECORD_TAG, "{")
+        if "#" in code:
+            return None
     code = code.translate(_JSON_WS)
+    if not code.isascii() and _JSON_OTHER_SPACE.search(code):
+        return None  # e.g. a no-break space: the parser splits there, JSON would not
+    if _JSON_LONG_NUMBER in code.translate(_JSON_DIGITS) and _JSON_BIG_INT.search(code):
+        return None  # (19 digits after a '.' are a float's, no harm)
+    if "null" in code and _JSON_NULL_TOKEN.search(code):
+        return None  # a symbol in EDN, null in JSON
     if "(" in code or ")" in code:
-        stripped = code.strip(" ")
-        if code.count("(") != 1 or code.count(")") != 1:
-            return None
-        if not (stripped.startswith("(") and stripped.endswith(")")):
-            return None
+        # Brackets must pair up: JSON would not see (1 2] (both are arrays).
+        b = code.encode("utf-8", "surrogatepass").translate(None, _JSON_NOT_BRACKET)
+        while b:
+            shorter = b.replace(b"[]", b"").replace(b"{}", b"").replace(b"()", b"")
+            if len(shorter) == len(b):
+                return None
+            b = shorter
         code = code.replace("(", "[").replace(")", "]")
-    if _JSON_LONG_NUMBER in code.translate(_JSON_DIGITS):
-        return None
-    # Every token now ends before a space; closers get one of their own.
-    code = "[" + code.replace("]", " ]").replace("}", " }") + " ]"
-    b = code.encode().translate(None, _JSON_NOT_BRACKET)
-    while b:  # brackets must pair up: JSON would not see {1 2] (both are arrays)
-        shorter = b.replace(b"[]", b"").replace(b"{}", b"")
-        if len(shorter) == len(b):
-            return None
-        b = shorter
-    while "  " in code:
-        code = code.replace("  ", " ")
-    code = code.replace(" ", ",")
-    if "null," in code and (",null," in code or "[null," in code or "{null," in code):
-        return None  # a symbol in EDN, nil in JSON
+    code = "[" + code.strip(" ,") + "]"
+    used_plain = False
+    keys: set[str] = set()
     if ":" in code:
-        # Every ':' must start a keyword; its name runs to the next comma.
-        if code.count(":") != code.count(",:") + code.count("[:") + code.count("{:"):
+        runs = _keyword_runs(code, plain, keys)
+        if runs is None:
             return None
-        if ":," in code:
-            return None  # a bare ':'
-        pieces = code.split(":")
-        pieces[1:] = map(str.replace, pieces[1:], repeat(","), repeat('",'), repeat(1))
-        code = ('"' + _JSON_MARK).join(pieces)
+        code, used_plain = runs
+    code = code.translate(_JSON_SEPARATORS)
     if "nil" in code:
-        code = code.replace(",nil,", ",null,").replace(",nil,", ",null,")
-        code = code.replace("[nil,", "[null,")
-    code = code.replace("[,", "[").replace(",]", "]")
-    open_map = '["' + _JSON_MARK + '",'
-    code = code.replace("{,", open_map).replace(",}", "]").replace("{", open_map)
-    if bodies is None:
-        return code
-    segs = code.split("\x00")
-    if len(segs) != len(bodies) + 1:  # pragma: no cover - one placeholder per string
-        return None
-    out: list[str] = [""] * (2 * len(bodies) + 1)
-    out[0::2] = segs
-    out[1::2] = bodies
-    return '"'.join(out)
+        for old, new in _JSON_NILS:
+            code = code.replace(old, new)
+    return _JsonText(code, bodies, code.count("{"), used_plain, keys)
+
+
+def _json_tidy(js: str) -> str:
+    """Separators JSON refuses and EDN allows (``[ 1]``, ``{:a 1, }``, runs of them) gone."""
+    while ",," in js:
+        js = js.replace(",,", ",")
+    return (
+        js.replace("[,", "[")
+        .replace(",]", "]")
+        .replace("{,", "{")
+        .replace(",}", "}")
+        .replace(":,", ":")
+    )
+
+
+def _keyword_runs(code: str, plain: bool, keys: set[str]) -> tuple[str, bool] | None:
+    """``code`` with every keyword rendered for JSON (see the comment block above).
+
+    Finds the first keyword left, takes the run of keywords around it (with
+    the separators between them, and a ``nil``/``true``/``false`` value of
+    a key) and renders it.  A run that comes again soon is replaced
+    everywhere at once: Jepsen histories have a few distinct runs, such as
+    ``, :type :invoke, :process ``, so a handful of C-level passes convert
+    them all.  Other runs are replaced where they stand.  None when a ':'
+    does not start a keyword the JSON path takes; else the code and whether
+    some value was made a plain string.  The names of map keys go to ``keys``."""
+    name_at = _JSON_NAME.match
+    colon = _JSON_COLON
+    passes = 0
+    used_plain = False
+    parts: list[str] = []  # finished text
+    done = 0  # code[:done] is in parts
+    in_parts = False  # whether some run was replaced in parts only
+    runs_here = 0  # runs replaced where they stand (each costs a few microseconds)
+    budget = max(_JSON_LOCAL_RUNS, len(code) // 512)
+    pos = code.find(":")
+    while pos >= 0:
+        # The left end: separators, and what is before them.
+        start = pos
+        while code[start - 1] == " ":
+            start -= 1
+        c = code[start - 1]
+        field = ""  # the key whose value comes next
+        local = False  # whether the run must be replaced here only
+        if c == "{" and start == pos:
+            start -= 1
+            out = "{"
+            key = True
+            # The op before, with what separates them ("}\n {" in Knossos
+            # files): one JSON ',' for them here, no pass for them later.
+            # The first op takes the '[' before it (a run of its own).
+            j = start
+            while code[j - 1] == " " or code[j - 1] == ",":
+                j -= 1
+            if code[j - 1] == "}":
+                if j - 1 >= done:
+                    start, out = j - 1, "},{"
+                else:  # that '}' is finished already
+                    start, out = j, ",{"
+            elif code[j - 1] == "[" and j - 1 >= done:
+                start, out = j - 1, "[{"
+        elif c == "," or c == "{":
+            start -= 1
+            out = c
+            key = True
+        elif c == "[":
+            start -= 1
+            out = "["
+            key = False
+        elif c == colon:
+            # The value of a key rendered by an earlier run: "name"\x01
+            field = code[code.rfind('"', 0, start - 2) + 1 : start - 2]
+            start -= 1
+            out = colon
+            key = False
+        elif start < pos:
+            # A value after a token: the run starts with that token's last
+            # character, so that it cannot match after a comma elsewhere
+            # (unless that character is finished: then it is replaced here only).
+            key = False
+            if start > done:
+                start -= 1
+                out = c + ","
+            else:
+                out = ","
+                local = True
+        else:
+            return None  # glued to the token before it (x:y)
+        i = pos
+        while True:
+            m = name_at(code, i + 1)
+            if m is None:
+                return None  # a bare ':', '::' ...
+            name = m.group()
+            e = m.end()
+            c = code[e]
+            if c == ":":
+                return None  # :a:b is one keyword for EDN
+            if key:
+                out += '"' + name + '"' + colon
+                keys.add(name)
+                j = e
+                while code[j] == " " or code[j] == ",":
+                    j += 1
+                c = code[j]
+                if c == ":":
+                    field, key, i = name, False, j
+                    continue
+                if j == e and c not in '[{"':
+                    return None  # {:a} or the like: the parser explains
+                for word, value in _JSON_CONSTANTS:
+                    if code.startswith(word, j) and code[j + len(word)] in _JSON_AFTER_WORD:
+                        out += value
+                        e = j + len(word)
+                        c = code[e]
+                        break
+                else:
+                    end = j  # a number, string, vector or map follows
+                    break
+            elif plain and field in _PLAIN_VALUE_FIELDS:
+                out += '"' + name + '"'
+                used_plain = True
+            else:
+                out += '"' + _JSON_MARK + name + '"'
+            # After a value: the terminator is part of the run, so that a
+            # run never matches the start of a longer name elsewhere.
+            field = ""
+            if c == " " or c == ",":
+                j = e
+                while code[j] == " " or code[j] == ",":
+                    j += 1
+                if code[j] == ":":
+                    key = "," in code[e:j]
+                    out += ","
+                    i = j
+                    continue
+                if code[j] in "]}":
+                    out += code[j]
+                    end = j + 1
+                else:
+                    # A space stays a space (a run after it is a value, as here).
+                    out += "," if "," in code[e:j] else " "
+                    end = j
+            elif c in "]}":
+                out += c
+                end = e + 1
+            else:  # [ { " follow at once
+                out += "," + c
+                end = e + 1
+            break
+        run = code[start:end]
+        parts.append(code[done:start])
+        if not local and passes < _JSON_MAX_RUNS and code.find(run, end, end + _JSON_NEAR) >= 0:
+            # It comes again soon: everywhere at once, one pass.  Nothing
+            # before ``start`` can match (no ':' is left there) unless runs
+            # were replaced in ``parts`` only: then that text goes first.
+            passes += 1
+            if in_parts:
+                code = code[start:]
+                start = 0
+                in_parts = False
+            code = code.replace(run, out)
+            done = start
+            pos = code.find(":", start + len(out))
+        else:
+            runs_here += 1
+            if runs_here > budget:
+                return None  # too varied for this path: the token path is faster
+            parts.append(out)
+            done = end
+            in_parts = True
+            pos = code.find(":", end)
+    parts.append(code[done:])
+    return "".join(parts), used_plain
 
 
 def _json_op_maps(text: str) -> list[dict[Any, Any]] | None:
     """The op maps of ``text`` through the JSON rewriting, or None.
 
-    Returns exactly what the general parser would, or None when it must
-    decide (it never reports errors itself)."""
-    js = _edn_as_json(text)
-    if js is None:
+    Returns what the general parser would, except that op-field keys (index
+    time type process f value node error) are plain ``str`` and so are
+    keyword values of ``:type``, ``:f``, ``:process`` and ``:node`` in an op
+    map; or None when the general parser must decide (it never reports
+    errors itself)."""
+    found = _edn_as_json(text, plain=True)
+    if found is None:
         return None
-    try:
-        top = _json_loads(js)
-    except ValueError:
+    elems = _json_decode(found)
+    if elems is None:
         return None
-    mark = _JSON_MARK
-    single = len(top) == 1 and type(top[0]) is list and top[0][:1] != [mark]
-    elems = top[0] if single else top
-    cache: dict[str, Any] = {}  # JSON string -> Keyword, map marker or itself
-    try:
-        if not all(map(is_, map(type, elems), repeat(list))):
+    if found.plain and found.maps != len(elems):
+        # A map inside an op: its :type (say) must keep its keyword.
+        found = _edn_as_json(text, plain=False)
+        if found is None:  # pragma: no cover - the same text was taken above
             return None
-        maps = [_from_json(e, cache) for e in elems]
-    except (_Fallback, EdnError):
-        return None
-    if not all(map(is_, map(type, maps), repeat(dict))):
+        elems = _json_decode(found)
+        if elems is None:  # pragma: no cover - as above
+            return None
+    nested = found.maps != len(elems)
+    if nested or _JSON_MARK in found.code or not found.keys <= _OP_FIELDS:
+        try:
+            _restore(elems, set().union(*elems), nested)
+        except _Fallback:
+            return None
+    return elems
+
+
+def _json_decode(found: _JsonText) -> list[dict[Any, Any]] | None:
+    """The op maps in ``found``, as orjson decodes them, or None."""
+    try:
+        top = _json_loads(found.text())
+    except ValueError:
+        # Perhaps only separators JSON refuses ([ 1], a comma before '}', ...).
+        try:
+            top = _json_loads(found.text(tidy=True))
+        except ValueError:
+            return None
+    elems = top[0] if len(top) == 1 and type(top[0]) is list else top
+    if not all(map(is_, map(type, elems), repeat(dict))):
         return None  # not an op map: the parser names it
-    return maps
+    return elems
 
 
-def _json_str(s: str) -> Any:
-    """A decoded JSON string back to EDN: keyword, map marker or string."""
-    if s[:1] != _JSON_MARK or s == _JSON_MARK:
-        return s
-    name = s[1:]
-    if not _KEYWORD_OK.match(name):
-        raise _Fallback  # a ':' glued to something else, e.g. :a[1]
-    return Keyword(name)
+def _restore(maps: list[dict[Any, Any]], keys: set[str], nested: bool) -> None:
+    """Keywords back where the JSON path left marks or plain keys, in place.
 
+    Other keys than the op fields become :class:`Keyword`, marked strings
+    keywords (plain ``str`` for the fields that keep them so), and inner maps
+    get keyword keys too; only ops and values that hold any of these are
+    visited."""
+    field = _OP_FIELDS.__contains__
+    kws: dict[str, Keyword] = {}
 
-def _from_json(v: list[Any], cache: dict[str, Any]) -> Any:
-    """A decoded JSON array back to EDN: a vector, or a marked map."""
-    get = cache.get
-    out: list[Any] = []
-    append = out.append
-    for x in v:
-        t = type(x)
+    def kw(name: str) -> Keyword:
+        k = kws.get(name)
+        if k is None:
+            if not _KEYWORD_OK.match(name):  # pragma: no cover - the rewriting ensures it
+                raise _Fallback
+            k = kws[name] = Keyword(name)
+        return k
+
+    def value(v: Any) -> Any:
+        t = type(v)
         if t is str:
-            y = get(x)
-            if y is None:
-                y = cache[x] = _json_str(x)
-            append(y)
-        elif t is list:
-            append(_from_json(x, cache))
-        else:
-            append(x)
-    if out and type(v[0]) is str and v[0] == _JSON_MARK:
-        return _make_map(out[1:], "", 0, None)
-    return out
+            return kw(v[1:]) if v[:1] == _JSON_MARK else v
+        if t is list:
+            return list(map(value, v))
+        if t is dict:
+            return {kw(k): value(x) for k, x in v.items()}
+        return v
+
+    n = len(maps)
+    if not keys <= _OP_FIELDS:
+        for p in compress(range(n), map(not_, map(_OP_FIELDS.issuperset, maps))):
+            maps[p] = {(k if field(k) else kw(k)): x for k, x in maps[p].items()}
+    mark_repr = repr(_JSON_MARK)[1:-1]  # how repr() shows a mark: \x7f
+    for k in keys:
+        col: list[Any] = list(map(dict.get, maps, repeat(k)))
+        kinds = list(map(type, col))
+        if str in kinds:
+            where = list(compress(range(n), map(is_, kinds, repeat(str))))
+            strs = map(col.__getitem__, where)
+            plain = k in _PLAIN_VALUE_FIELDS
+            for p in compress(where, map(str.startswith, strs, repeat(_JSON_MARK))):
+                s = col[p]
+                maps[p][k] = s[1:] if plain else kw(s[1:])
+        for kind in (list, dict):
+            if kind not in kinds:
+                continue
+            where = list(compress(range(n), map(is_, kinds, repeat(kind))))
+            items = list(map(col.__getitem__, where))
+            if kind is list:
+                # Only lists whose repr shows a mark (or, with inner maps, a brace).
+                reprs = list(map(repr, items))
+                need = list(map(str.__contains__, reprs, repeat(mark_repr)))
+                if nested:
+                    need = list(map(or_, need, map(str.__contains__, reprs, repeat("{"))))
+                where = list(compress(where, need))
+                items = list(compress(items, need))
+            for p, v in zip(where, items, strict=True):
+                maps[p][k] = value(v)
 
 
 def read_edn_history(path: str | os.PathLike[str]) -> History:
@@ -1060,13 +1373,16 @@ def read_edn_history(path: str | os.PathLike[str]) -> History:
 
 def _read_fast(text: str, src: str) -> History | None:
     """The history through the fast paths; None when the general parser must decide."""
-    maps = _json_op_maps(text)
+    maps = _json_op_maps(text)  # op maps only
     if maps is None:
         maps = _fast_op_maps(text)
-        if maps is None:
+        if maps is None or not all(map(is_, map(type, maps), repeat(dict))):
             return None
-    if not all(map(is_, map(type, maps), repeat(dict))):
-        return None
+    # Columns straight from the dicts (no Op objects); None when anything is
+    # off, and the op-by-op way below decides (it raises, naming the line).
+    h = _history.history_from_op_dicts(maps, src)
+    if h is not None:
+        return h
     # Ops without an :index are renumbered by position when one lacks it;
     # when none has one, number them so at once (no copies later).
     has_index = any(map(dict.__contains__, maps, repeat("index")))

@@ -324,6 +324,30 @@ def _parse_all(text: str) -> tuple[list[Any], list[int], list[int] | None]:
     return _parse(text, None)
 
 
+_OP_FIELDS = ("index", "time", "type", "process", "f", "value", "node", "error")
+
+
+def _as_json_path_gives(maps: list[Any]) -> list[Any]:
+    """The general parser's op maps as the JSON path's contract returns them.
+
+    Op-field keys are plain str, and so are keyword values of :type, :f,
+    :process and :node in an op map; everything else is identical."""
+    out: list[Any] = []
+    for d in maps:
+        if type(d) is not dict:
+            out.append(d)
+            continue
+        e: dict[Any, Any] = {}
+        for k, v in d.items():
+            if type(k) is Keyword and k in _OP_FIELDS:
+                k = str(k)
+            if k in ("type", "f", "process", "node") and type(v) is Keyword:
+                v = str(v)
+            e[k] = v
+        out.append(e)
+    return out
+
+
 def _agrees(text: str) -> bool:
     """The JSON path returns what the general parser does, or refuses; True if it answered."""
     from jepsy.edn import _json_op_maps
@@ -331,7 +355,7 @@ def _agrees(text: str) -> bool:
     fast = _json_op_maps(text)
     if fast is None:
         return False
-    expected = _general(text)
+    expected = _as_json_path_gives(_general(text))
     assert _identical(fast, expected), (text, fast, expected)
     return True
 
@@ -492,3 +516,220 @@ def test_json_path_keeps_big_integers_exact() -> None:
     got = fast if fast is not None else _general(text)
     assert got == [{"a": big, "b": -(2**63) - 1, "c": [big * big]}]
     assert all(type(x) is int for x in (got[0]["a"], got[0]["b"], got[0]["c"][0]))
+
+
+# -- the JSON path's map keys: guessed, and checked by JSON itself ---------------
+
+
+def _answers(text: str) -> list[Any]:
+    """What the JSON path returns for ``text``; it must answer, and agree."""
+    from jepsy.edn import _json_op_maps
+
+    assert _agrees(text), text
+    fast = _json_op_maps(text)
+    assert fast is not None
+    return fast
+
+
+def test_json_path_keeps_key_and_value_kinds() -> None:
+    """Op-field keys come back plain, other keys as keywords, keyword values as keywords."""
+    (op,) = _answers(
+        "{:index 0, :time 1, :type :invoke, :process :nemesis, :f :start, :node :n1,"
+        ' :value {:type :x, :f "y", :n [:a {:b nil}]}, :error :boom, :extra :k}'
+    )
+    assert [type(k) for k in op] == [str] * 8 + [Keyword]
+    assert [type(op[k]) for k in ("type", "process", "f", "node")] == [str] * 4
+    assert type(op["error"]) is Keyword and type(op["extra"]) is Keyword
+    inner = op["value"]
+    assert all(type(k) is Keyword for k in inner)
+    assert type(inner["type"]) is Keyword and type(inner["f"]) is str
+    assert type(inner["n"][0]) is Keyword and type(next(iter(inner["n"][1]))) is Keyword
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Jepsen's store: one op per line, records too
+        '{:index 0, :time 5, :type :invoke, :process 0, :f :read, :value nil, :node "n1"}\n'
+        '{:index 1, :time 9, :type :ok, :process 0, :f :read, :value 3, :node "n1"}\n',
+        "#jepsen.history.Op{:index 0, :time 1, :type :info, :process :nemesis, :f :kill,"
+        " :value [:n1 :n2]}\n#jepsen.history.Op{:index 1, :time 2, :type :info,"
+        " :process :nemesis, :f :kill, :value {:n1 :killed, :n2 [1 nil true false -2.5e3]}}\n",
+        # Knossos: a vector, ops on lines starting with a space; a list; pprint
+        "[{:process 0, :type :invoke, :f :cas, :value [1 4]}\n {:process 0, :type :ok,"
+        " :f :cas, :value [1 4]}]\n",
+        "({:process 0, :type :invoke, :f :read, :value nil})",
+        "; x\n[{:type :invoke,\n :f :txn,\n :value [[:read :x nil] [:write :y 2]],\n"
+        " :process 3,\n :time 7686455705}\n{:type :ok, :f :txn, :value [], :process 3}]",
+        # the empty history, in each layout
+        "",
+        "[]",
+        "()",
+        " \n ; nothing\n",
+        # string bodies that look like code, escapes, comments between ops
+        '[{:a "{:b 1, :c [2]} ; not a comment", :d "x:y", :e "\\"q\\" \\\\ \\n é"}'
+        ' ; "{odd\n {:f ":g, #{} nil null"}]',
+        # keyword values everywhere, names with odd (legal) characters
+        "[{:f :a/b, :value [:x? :y! :*z* :a.b :-], :k :café}]",
+        # a map entry split over commas, spaces and newlines; trailing commas
+        "[{:a 1 ,\n :b 2,, :c [1 2] ,}\n, {:a 3, }]",
+        "[{ :a 1, :b { :c 2, :d [ nil ] } }]",
+        # a map inside an op whose keys look like op fields
+        "[{:type :invoke, :process 0, :f :w, :value {:type :nested, :process :p}}]",
+        # the same run before a number, a keyword and a string
+        '[{:f :a, :value 1} {:f :a, :value :b} {:f :a, :value "c"} {:f :a, :value nil}]',
+        # nil in vectors
+        "[{:value [nil nil nil], :b [nil], :c [1 nil]}]",
+        # long fractions are floats (only long integers may leave 64 bits)
+        "[{:a 0.0012039173078992923, :b -1.5e-300, :c 123456789012345678}]",
+    ],
+)
+def test_json_path_takes_the_histories_jepsen_and_knossos_write(text: str) -> None:
+    _answers(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[{:a 1 :b 2}]",  # no commas between entries: the guess fails
+        "[{:a [:x, :y]}]",  # commas in a vector of keywords
+        "[{:a {:b 1 :c 2}}]",
+        '[{"a" 1}]',  # keys that are not keywords
+        "[{1 2}]",
+        "[{:a 1, 2 3}]",
+        "[{nil 1}]",
+        "[{[1] 2}]",
+        "[{:a 1, :b}]",
+        "[{:a}]",
+        "[{:a, :b, :c 1}]",
+        "[{:a :b, :c}]",
+        "[{:a [1 2}]]",
+        "({:a 1]",
+        "[{:a 1} :b]",
+        "[:a]",
+        ":a",
+        "[{:a:b 1}]",
+        "[{: 1}]",
+        "[{:a 1,: 2}]",
+        "[{:a x:y}]",
+        "[{:a 1}] [{:b 2}]",
+        "[{:a null}]",
+        "[{:a nilly}]",
+    ],
+)
+def test_json_path_refuses_or_agrees_on_tricky_input(text: str) -> None:
+    from jepsy.edn import _json_op_maps
+
+    try:
+        _general(text)
+    except EdnError:
+        assert _json_op_maps(text) is None
+        return
+    _agrees(text)
+
+
+def test_json_path_leaves_maps_without_commas_to_the_token_path() -> None:
+    from jepsy.edn import _fast_op_maps, _json_op_maps
+
+    text = "[{:process 22  :type :invoke, :f :read, :value 3}]"  # as in a Knossos file
+    assert _json_op_maps(text) is None
+    assert _fast_op_maps(text) == _general(text)
+
+
+_kw_names = st.builds(str.__add__, st.sampled_from("abfitvxy"), st.text("ae09?!*/.-", max_size=4))
+_plain_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**17), 10**17),  # 19 digits may go beyond 64 bits: refused
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(  # no surrogates: a file read as UTF-8 has none
+            st.characters(blacklist_characters="\x00\x01\x7f", blacklist_categories=("Cs",)),
+            max_size=6,
+        ),
+        _kw_names.map(Keyword),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.one_of(st.sampled_from(["type", "f", "process", "value"]), _kw_names).map(Keyword),
+            inner,
+            max_size=3,
+        ),
+    ),
+    max_leaves=8,
+)
+_plain_ops = st.lists(
+    st.dictionaries(
+        st.one_of(
+            st.sampled_from(["index", "time", "type", "process", "f", "value", "node", "error"]),
+            _kw_names,
+        ).map(Keyword),
+        _plain_values,
+        max_size=7,
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    _plain_ops,
+    st.sampled_from(["vector", "list", "stream", "records"]),
+    st.sampled_from(["\n", "\n ", " "]),
+)
+def test_json_path_answers_for_what_clojure_prints(
+    maps: list[Any], layout: str, between: str
+) -> None:
+    """Maps printed as Clojure does (", " between entries) always take the JSON path."""
+    forms = [dumps(m) for m in maps]
+    if layout == "records":
+        forms = ["#jepsen.history.Op" + f for f in forms]
+    body = between.join(forms)
+    text = {"vector": f"[{body}]", "list": f"({body})"}.get(layout, body)
+    _answers(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    _plain_ops,
+    st.sampled_from(["vector", "stream"]),
+    st.lists(st.sampled_from([" ", ",", ", ", "\n", " ;c\n", "  "]), min_size=1, max_size=4),
+    st.randoms(use_true_random=False),
+)
+def test_json_path_agrees_whatever_the_separators(
+    maps: list[Any], layout: str, seps: list[str], rnd: Any
+) -> None:
+    """Each separator of the printed history replaced at random: agree, or refuse."""
+    import re
+
+    body = "\n".join(dumps(m) for m in maps)
+    if layout == "vector":
+        body = f"[{body}]"
+    # Only separators outside strings are touched (strings are kept whole).
+    parts = re.split(r'("(?:[^"\\]|\\.)*")', body)
+    for i in range(0, len(parts), 2):
+        parts[i] = re.sub(r"[ ,]+", lambda _m: rnd.choice(seps), parts[i])
+    _agrees("".join(parts))
+
+
+def test_json_path_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The json module stands in when orjson is not installed, with the same answers."""
+    import json
+
+    import jepsy.edn as edn
+
+    def loads(s: str) -> Any:
+        return json.loads(s, parse_constant=edn._reject_constant)
+
+    monkeypatch.setattr(edn, "_json_loads", loads)
+    _answers("[{:index 0, :time 1, :type :invoke, :process 0, :f :r, :value [1 nil]}]")
+    _answers('{:a "x", :b {:c :d}}\n{:a 2.5, :k :v}')
+    assert edn._json_op_maps("[{:a NaN}]") is None
+    assert edn._json_op_maps("[{:a 18446744073709551616}]") is None
+
+
+def test_json_path_survives_lone_surrogates() -> None:
+    """Text that cannot be UTF-8 (only built in memory) falls back, or agrees."""
+    for text in ('({:a "\ud800"})', '[{:a "\ud800"}]', "[{:a :\ud800}]"):
+        _agrees(text)

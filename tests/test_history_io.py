@@ -453,20 +453,30 @@ def test_lines_that_only_together_make_json_are_an_error(
     assert list(read_history(good)) == _ops()
 
 
+# Knossos files the JSON path leaves to the token path: a map entry lacks its
+# comma ("{:process 22  :type :invoke, ...}"), so the key guess fails.
+_KNOSSOS_NOT_JSON_PATH = {"cas-register/bad/bad-analysis.edn"}
+
+
 def test_every_knossos_file_reads_the_same_through_every_path() -> None:
-    """The JSON path takes every Knossos file and agrees with the general parser."""
-    from jepsy.edn import _json_op_maps, _parse, iter_edn_ops
-    from tests.test_edn import _identical
+    """The JSON path takes the Knossos files and agrees with the general parser."""
+    from jepsy.edn import _fast_op_maps, _json_op_maps, _parse, iter_edn_ops
+    from tests.test_edn import _as_json_path_gives, _identical
 
     root = need_shared_histories() / "knossos"
     manifest = json.loads((root / "MANIFEST.json").read_text())
     for entry in manifest["files"]:
         path = root / entry["file"]
         text = path.read_text(encoding="utf-8-sig")
-        fast = _json_op_maps(text)
-        assert fast is not None, entry["file"]
         forms, _pos, inner = _parse(text, None)
-        assert _identical(fast, forms[0] if inner is not None else forms), entry["file"]
+        expected = forms[0] if inner is not None else forms
+        fast = _json_op_maps(text)
+        if entry["file"] in _KNOSSOS_NOT_JSON_PATH:
+            assert fast is None, entry["file"]
+            assert _identical(_fast_op_maps(text), expected), entry["file"]
+        else:
+            assert fast is not None, entry["file"]
+            assert _identical(fast, _as_json_path_gives(expected)), entry["file"]
         slow = history_from_located(iter_edn_ops(text, source=str(path)), str(path), text)
         assert list(read_history(path)) == list(slow), entry["file"]
 
