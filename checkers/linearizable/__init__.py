@@ -103,6 +103,7 @@ def _default_memory_mb() -> int:
 
 
 MAX_EXPLAINED_KEYS = 10
+_CPUS = os.cpu_count() or 1  # asked once: os.cpu_count() reads /sys each time
 PARALLEL_MIN_PARTS = 4
 PARALLEL_MIN_OPS = 20_000
 """Worker processes start only for at least this many parts and ops: below
@@ -273,7 +274,7 @@ def _run_tasks(
     tasks: list[Task], *, deadline: float, max_configs: int, processes: int | None
 ) -> list[tuple[str, dict[str, Any]]]:
     total = sum(len(t.slots) for t in tasks)
-    workers = processes if processes is not None else (os.cpu_count() or 1)
+    workers = processes if processes is not None else _CPUS
     use_pool = (
         workers > 1
         and len(tasks) >= PARALLEL_MIN_PARTS
@@ -443,7 +444,7 @@ class Linearizable:
         limit = opts.get("time_limit", self.time_limit)
         deadline = t0 + limit if limit is not None else float("inf")
         mem_mb = self.memory_limit_mb or _default_memory_mb()
-        workers = self.processes or (os.cpu_count() or 1)
+        workers = self.processes or _CPUS
         max_configs = max(1000, mem_mb * 1024 * 1024 // BYTES_PER_CONFIG // workers)
         tasks = _tasks(history, self.model, self.independent)
         labelled = _run_tasks(
