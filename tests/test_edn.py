@@ -733,3 +733,75 @@ def test_json_path_survives_lone_surrogates() -> None:
     """Text that cannot be UTF-8 (only built in memory) falls back, or agrees."""
     for text in ('({:a "\ud800"})', '[{:a "\ud800"}]', "[{:a :\ud800}]"):
         _agrees(text)
+
+
+_soup_tokens = st.sampled_from(
+    [
+        "{",
+        "}",
+        "[",
+        "]",
+        "(",
+        ")",
+        "#jepsen.history.Op{",
+        ":a",
+        ":b",
+        ":type",
+        ":f",
+        ":process",
+        ":node",
+        ":value",
+        ":invoke",
+        ":a/b",
+        "nil",
+        "true",
+        "1",
+        "-2.5",
+        '"s"',
+        '"x y"',
+        '"n:1"',
+        "null",
+        "x",
+        ":",
+        "::a",
+    ]
+)
+_soup_seps = st.sampled_from(["", " ", ",", ", ", "\n", "\n ", " ,", ";c\n"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(_soup_tokens, _soup_seps), max_size=24))
+def test_json_path_on_token_soup_agrees_or_refuses(tokens: list[tuple[str, str]]) -> None:
+    """Any arrangement of tokens and separators: the parser's answer, or None."""
+    from jepsy.edn import _json_op_maps
+
+    text = "".join(t + s for t, s in tokens)
+    try:
+        _general(text)
+    except EdnError:
+        assert _json_op_maps(text) is None, text
+        return
+    _agrees(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from([":a", ":b", ":type", ":f", "1", "nil"]), _soup_seps)),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_json_path_on_maps_of_token_soup_agrees_or_refuses(
+    maps: list[list[tuple[str, str]]],
+) -> None:
+    """Many maps of the same few tokens: runs replaced far from where they were found."""
+    from jepsy.edn import _json_op_maps
+
+    text = "[" + "\n ".join("{" + "".join(t + s for t, s in m) + "}" for m in maps) + "]"
+    try:
+        _general(text)
+    except EdnError:
+        assert _json_op_maps(text) is None, text
+        return
+    _agrees(text)
