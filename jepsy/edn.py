@@ -85,7 +85,7 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from itertools import accumulate, compress, repeat
-from operator import add, and_, eq, getitem, is_, lt, not_, or_, setitem, sub
+from operator import add, and_, eq, getitem, is_, lt, not_, setitem, sub
 from typing import IO, Any
 
 from jepsy import history as _history
@@ -969,16 +969,25 @@ except ImportError:  # pragma: no cover - depends on the environment
 class _JsonText:
     """EDN rewritten as JSON: the code, the strings cut out of it, and facts about it."""
 
-    __slots__ = ("bodies", "code", "keys", "maps", "plain")
+    __slots__ = ("bodies", "code", "keys", "maps", "marked", "marked_after", "plain")
 
     def __init__(
-        self, code: str, bodies: list[str] | None, maps: int, plain: bool, keys: set[str]
+        self,
+        code: str,
+        bodies: list[str] | None,
+        maps: int,
+        plain: bool,
+        keys: set[str],
+        marked: set[str],
+        marked_after: set[str],
     ) -> None:
         self.code = code  # JSON, with "\x00" where a string of ``bodies`` goes
         self.bodies = bodies  # None: the strings stayed in the code
         self.maps = maps  # how many maps (JSON objects) there are
         self.plain = plain  # whether some keyword value was made a plain string
         self.keys = keys  # the names of all map keys, inner maps' too
+        self.marked = marked  # the names of the keywords left marked
+        self.marked_after = marked_after  # the keys those follow ("": in a vector ...)
 
     def text(self, *, tidy: bool = False) -> str:
         """The JSON text; ``tidy`` drops the separators JSON refuses and EDN allows."""
@@ -1058,8 +1067,10 @@ def _edn_as_json(text: str, *, plain: bool) -> _JsonText | None:
     code = "[" + code.strip(" ,") + "]"
     used_plain = False
     keys: set[str] = set()
+    marked: set[str] = set()
+    marked_after: set[str] = set()
     if ":" in code:
-        runs = _keyword_runs(code, plain, keys)
+        runs = _keyword_runs(code, plain, keys, marked, marked_after)
         if runs is None:
             return None
         code, used_plain = runs
@@ -1067,7 +1078,7 @@ def _edn_as_json(text: str, *, plain: bool) -> _JsonText | None:
     if "nil" in code:
         for old, new in _JSON_NILS:
             code = code.replace(old, new)
-    return _JsonText(code, bodies, code.count("{"), used_plain, keys)
+    return _JsonText(code, bodies, code.count("{"), used_plain, keys, marked, marked_after)
 
 
 def _json_tidy(js: str) -> str:
@@ -1083,7 +1094,9 @@ def _json_tidy(js: str) -> str:
     )
 
 
-def _keyword_runs(code: str, plain: bool, keys: set[str]) -> tuple[str, bool] | None:
+def _keyword_runs(
+    code: str, plain: bool, keys: set[str], marked: set[str], marked_after: set[str]
+) -> tuple[str, bool] | None:
     """``code`` with every keyword rendered for JSON (see the comment block above).
 
     Finds the first keyword left, takes the run of keywords around it (with
@@ -1093,7 +1106,9 @@ def _keyword_runs(code: str, plain: bool, keys: set[str]) -> tuple[str, bool] | 
     ``, :type :invoke, :process ``, so a handful of C-level passes convert
     them all.  Other runs are replaced where they stand.  None when a ':'
     does not start a keyword the JSON path takes; else the code and whether
-    some value was made a plain string.  The names of map keys go to ``keys``."""
+    some value was made a plain string.  The names of map keys go to
+    ``keys``, those of keywords left marked to ``marked``, and the keys
+    those come right after to ``marked_after`` ("" for none)."""
     name_at = _JSON_NAME.match
     colon = _JSON_COLON
     passes = 0
@@ -1192,6 +1207,8 @@ def _keyword_runs(code: str, plain: bool, keys: set[str]) -> tuple[str, bool] | 
                 used_plain = True
             else:
                 out += '"' + _JSON_MARK + name + '"'
+                marked.add(name)
+                marked_after.add(field)  # "": not right after a key (in a vector, say)
             # After a value: the terminator is part of the run, so that a
             # run never matches the start of a longer name elsewhere.
             field = ""
@@ -1269,7 +1286,7 @@ def _json_op_maps(text: str) -> list[dict[Any, Any]] | None:
     nested = found.maps != len(elems)
     if nested or _JSON_MARK in found.code or not found.keys <= _OP_FIELDS:
         try:
-            _restore(elems, set().union(*elems), nested)
+            _restore(elems, set().union(*elems), nested, found.marked, found.marked_after)
         except _Fallback:
             return None
     return elems
@@ -1291,13 +1308,20 @@ def _json_decode(found: _JsonText) -> list[dict[Any, Any]] | None:
     return elems
 
 
-def _restore(maps: list[dict[Any, Any]], keys: set[str], nested: bool) -> None:
+def _restore(
+    maps: list[dict[Any, Any]],
+    keys: set[str],
+    nested: bool,
+    marked: set[str],
+    marked_after: set[str],
+) -> None:
     """Keywords back where the JSON path left marks or plain keys, in place.
 
     Other keys than the op fields become :class:`Keyword`, marked strings
     keywords (plain ``str`` for the fields that keep them so), and inner maps
-    get keyword keys too; only ops and values that hold any of these are
-    visited."""
+    get keyword keys too; only ops and columns that can hold any of these
+    are visited.  ``marked`` holds the names of all keywords left marked,
+    ``marked_after`` the keys they come right after ("" when one is not)."""
     field = _OP_FIELDS.__contains__
     kws: dict[str, Keyword] = {}
 
@@ -1309,46 +1333,56 @@ def _restore(maps: list[dict[Any, Any]], keys: set[str], nested: bool) -> None:
             k = kws[name] = Keyword(name)
         return k
 
+    # Every marked string maps to its keyword: one dict lookup each, and a
+    # list of scalars (say [:r :x nil]) converts in one C-level map.
+    marks: dict[Any, Any] = {_JSON_MARK + name: kw(name) for name in marked}
+    get = marks.get
+
     def value(v: Any) -> Any:
         t = type(v)
-        if t is str:
-            return kw(v[1:]) if v[:1] == _JSON_MARK else v
         if t is list:
-            return list(map(value, v))
+            if v and type(v[0]) in _CONTAINERS:
+                return list(map(value, v))
+            try:
+                return list(map(get, v, v))
+            except TypeError:  # a vector or map inside, later on
+                return list(map(value, v))
         if t is dict:
             return {kw(k): value(x) for k, x in v.items()}
+        if t is str:
+            return get(v, v)
         return v
 
     n = len(maps)
     if not keys <= _OP_FIELDS:
         for p in compress(range(n), map(not_, map(_OP_FIELDS.issuperset, maps))):
             maps[p] = {(k if field(k) else kw(k)): x for k, x in maps[p].items()}
-    mark_repr = repr(_JSON_MARK)[1:-1]  # how repr() shows a mark: \x7f
-    for k in keys:
+    inside = nested or "" in marked_after  # marks or maps inside vectors or maps
+    for k in keys if inside else keys & marked_after:
         col: list[Any] = list(map(dict.get, maps, repeat(k)))
-        kinds = list(map(type, col))
-        if str in kinds:
-            where = list(compress(range(n), map(is_, kinds, repeat(str))))
+        kinds = set(map(type, col))
+        plain = k in _PLAIN_VALUE_FIELDS
+        # (Without inner maps, the plain fields' keywords were never marked.)
+        if str in kinds and k in marked_after and (nested or not plain):
+            where = list(compress(range(n), map(is_, map(type, col), repeat(str))))
             strs = map(col.__getitem__, where)
-            plain = k in _PLAIN_VALUE_FIELDS
             for p in compress(where, map(str.startswith, strs, repeat(_JSON_MARK))):
                 s = col[p]
-                maps[p][k] = s[1:] if plain else kw(s[1:])
-        for kind in (list, dict):
-            if kind not in kinds:
-                continue
-            where = list(compress(range(n), map(is_, kinds, repeat(kind))))
-            items = list(map(col.__getitem__, where))
-            if kind is list:
-                # Only lists whose repr shows a mark (or, with inner maps, a brace).
-                reprs = list(map(repr, items))
-                need = list(map(str.__contains__, reprs, repeat(mark_repr)))
-                if nested:
-                    need = list(map(or_, need, map(str.__contains__, reprs, repeat("{"))))
-                where = list(compress(where, need))
-                items = list(compress(items, need))
-            for p, v in zip(where, items, strict=True):
-                maps[p][k] = value(v)
+                maps[p][k] = s[1:] if plain else get(s, s)
+        if inside and not kinds.isdisjoint(_CONTAINERS):
+            where = list(compress(range(n), map(_CONTAINERS.__contains__, map(type, col))))
+            deque(
+                map(
+                    setitem,
+                    map(maps.__getitem__, where),
+                    repeat(k),
+                    map(value, map(col.__getitem__, where)),
+                ),
+                maxlen=0,
+            )
+
+
+_CONTAINERS = frozenset((list, dict))
 
 
 def read_edn_history(path: str | os.PathLike[str]) -> History:
