@@ -1127,7 +1127,22 @@ def _keyword_runs(
         c = code[start - 1]
         field = ""  # the key whose value comes next
         local = False  # whether the run must be replaced here only
-        if c == "{" and start == pos:
+        if c == colon:
+            # The value of a key rendered by an earlier run: "name"\x01
+            field = code[code.rfind('"', 0, start - 2) + 1 : start - 2]
+        if start - 1 < done:
+            # What is before is finished (a run replaced where it stood ends
+            # there): it still says key or value, and its text is out already.
+            local = True
+            if c == "," or c == "{":
+                key, out = True, ""
+            elif c == "[" or c == colon:
+                key, out = False, ""
+            elif start < pos:
+                key, out = False, ","
+            else:
+                return None  # glued to the token before it (x:y)
+        elif c == "{" and start == pos:
             start -= 1
             out = "{"
             key = True
@@ -1140,7 +1155,7 @@ def _keyword_runs(
             if code[j - 1] == "}":
                 if j - 1 >= done:
                     start, out = j - 1, "},{"
-                else:  # that '}' is finished already
+                elif j >= done:  # that '}' is finished already
                     start, out = j, ",{"
             elif code[j - 1] == "[" and j - 1 >= done:
                 start, out = j - 1, "[{"
@@ -1153,22 +1168,15 @@ def _keyword_runs(
             out = "["
             key = False
         elif c == colon:
-            # The value of a key rendered by an earlier run: "name"\x01
-            field = code[code.rfind('"', 0, start - 2) + 1 : start - 2]
             start -= 1
             out = colon
             key = False
         elif start < pos:
             # A value after a token: the run starts with that token's last
-            # character, so that it cannot match after a comma elsewhere
-            # (unless that character is finished: then it is replaced here only).
+            # character, so that it cannot match after a comma elsewhere.
+            start -= 1
+            out = c + ","
             key = False
-            if start > done:
-                start -= 1
-                out = c + ","
-            else:
-                out = ","
-                local = True
         else:
             return None  # glued to the token before it (x:y)
         i = pos
@@ -1191,8 +1199,10 @@ def _keyword_runs(
                 if c == ":":
                     field, key, i = name, False, j
                     continue
-                if j == e and c not in '[{"':
-                    return None  # {:a} or the like: the parser explains
+                if j == e:
+                    if c not in '[{"':
+                        return None  # {:a} or the like: the parser explains
+                    local = True  # no terminator: {:a[1]} here only, not {:ab 1}
                 for word, value in _JSON_CONSTANTS:
                     if code.startswith(word, j) and code[j + len(word)] in _JSON_AFTER_WORD:
                         out += value
@@ -1231,9 +1241,10 @@ def _keyword_runs(
             elif c in "]}":
                 out += c
                 end = e + 1
-            else:  # [ { " follow at once
-                out += "," + c
-                end = e + 1
+            else:  # [ { " follow at once: no terminator, so here only
+                out += ","
+                end = e
+                local = True
             break
         run = code[start:end]
         parts.append(code[done:start])

@@ -580,6 +580,9 @@ def test_json_path_keeps_key_and_value_kinds() -> None:
         '[{:f :a, :value 1} {:f :a, :value :b} {:f :a, :value "c"} {:f :a, :value nil}]',
         # nil in vectors
         "[{:value [nil nil nil], :b [nil], :c [1 nil]}]",
+        # tokens glued to keywords (brackets and quotes are delimiters)
+        '[{:v [:x[:y]], :w [:x{:a 1}], :u [:x"s"], :t [[:a] {:b :c} [:d]]}]',
+        "[{:a[1], :ab 2} {:a[2], :ab 3} {:a{:b 1}, :ab 4}]",
         # long fractions are floats (only long integers may leave 64 bits)
         "[{:a 0.0012039173078992923, :b -1.5e-300, :c 123456789012345678}]",
     ],
@@ -615,6 +618,7 @@ def test_json_path_takes_the_histories_jepsen_and_knossos_write(text: str) -> No
         "[{:a 1}] [{:b 2}]",
         "[{:a null}]",
         "[{:a nilly}]",
+        "[{:t [[:a]{:b :c}[:d]]}]",  # collections glued together: JSON needs commas
     ],
 )
 def test_json_path_refuses_or_agrees_on_tricky_input(text: str) -> None:
