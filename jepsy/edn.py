@@ -923,7 +923,7 @@ _JSON_NULL_TOKEN = re.compile(r"(?<![^\s,\[\](){}])null(?![^\s,\[\](){}])")
 # keyword is refused (:a:b is one keyword for EDN).
 _JSON_NAME = re.compile(r'[^\s,\[\](){}:"\x00\x01]+')
 _JSON_CONSTANTS = (("nil", "null"), ("true", "true"), ("false", "false"))
-_JSON_AFTER_WORD = frozenset(' ,[]{}"')
+_JSON_AFTER_WORD = frozenset(' ,[]{}"\x00')
 # nil where no keyword run took it (in vectors, say), once separators are commas.
 _JSON_NILS = (
     (",nil,", ",null,"),
@@ -1038,7 +1038,7 @@ def _edn_as_json(text: str, *, plain: bool) -> _JsonText | None:
             codes = merged
         else:
             bodies = found
-        code = " \x00 ".join(codes)
+        code = "\x00".join(codes)  # as glued to its neighbours as the string was
         if '"' in code or "\\" in code:
             return None  # an unterminated string or a character literal
         if "\\" in "".join(bodies) and _JSON_ODD_ESCAPE.search("".join(bodies)):
@@ -1200,7 +1200,7 @@ def _keyword_runs(
                     field, key, i = name, False, j
                     continue
                 if j == e:
-                    if c not in '[{"':
+                    if c not in '[{"\x00':
                         return None  # {:a} or the like: the parser explains
                     local = True  # no terminator: {:a[1]} here only, not {:ab 1}
                 for word, value in _JSON_CONSTANTS:
@@ -1241,7 +1241,7 @@ def _keyword_runs(
             elif c in "]}":
                 out += c
                 end = e + 1
-            else:  # [ { " follow at once: no terminator, so here only
+            else:  # [ { " (or a string cut out) at once: no terminator, so here only
                 out += ","
                 end = e
                 local = True

@@ -583,6 +583,7 @@ def test_json_path_keeps_key_and_value_kinds() -> None:
         # tokens glued to keywords (brackets and quotes are delimiters)
         '[{:v [:x[:y]], :w [:x{:a 1}], :u [:x"s"], :t [[:a] {:b :c} [:d]]}]',
         "[{:a[1], :ab 2} {:a[2], :ab 3} {:a{:b 1}, :ab 4}]",
+        '[{:a"x y", :b ["p q" :k"r s"], :c "t u"}\n]',  # strings cut out, glued
         # long fractions are floats (only long integers may leave 64 bits)
         "[{:a 0.0012039173078992923, :b -1.5e-300, :c 123456789012345678}]",
     ],
