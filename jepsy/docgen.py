@@ -78,8 +78,16 @@ def render() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+USAGE = "usage: python -m jepsy.docgen [OUT.md]   (default docs/workloads.md)"
+
+
 def main(argv: list[str] | None = None) -> int:
-    target = Path(argv[0] if argv else "docs/workloads.md")
+    args = list(argv or [])
+    if args and (args[0] in ("-h", "--help") or args[0].startswith("-") or len(args) > 1):
+        # An option is never a file name: "--help" once became a file here.
+        print(USAGE, file=sys.stdout if args[0] in ("-h", "--help") else sys.stderr)
+        return 0 if args[0] in ("-h", "--help") else 2
+    target = Path(args[0] if args else "docs/workloads.md")
     target.write_text(render(), encoding="utf-8")
     return 0
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from conftest import ROOT
 
 from jepsy.docgen import render
@@ -31,3 +34,17 @@ def test_examples_registered_at_run_time_do_not_change_the_page() -> None:
         sys.path.remove(str(ROOT / "examples" / "own-system"))
     assert render() == before
     assert "own-kv" not in before
+
+
+def test_options_are_not_taken_for_an_output_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jepsy import docgen
+
+    monkeypatch.chdir(tmp_path)
+    assert docgen.main(["--help"]) == 0
+    assert "usage" in capsys.readouterr().out
+    assert docgen.main(["--check"]) == 2
+    assert list(tmp_path.iterdir()) == []  # no file named after the option
+    assert docgen.main(["out.md"]) == 0
+    assert (tmp_path / "out.md").read_text().startswith("<!-- Generated")
