@@ -624,16 +624,15 @@ def history_from_op_dicts(dicts: list[dict[str, Any]], source: str) -> History |
         return None
     if None in types or not set(map(type, fs)) <= _STR_ONLY:
         return None
-    raw_index = list(map(get, dicts, repeat("index")))
-    index: Sequence[int]
-    kinds = set(map(type, raw_index))
-    if kinds == {type(None)} or not raw_index:
-        index = range(n)
-    elif kinds == _INT_ONLY and all(map(lt, ints := cast(list[int], raw_index), ints[1:])):
-        index = range(n) if ints[0] == 0 and ints[-1] == n - 1 else ints
-    else:
-        return None
     keys = set().union(*dicts)
+    index: Sequence[int] = range(n)
+    if "index" in keys:
+        raw_index = list(map(get, dicts, repeat("index")))
+        kinds = set(map(type, raw_index))
+        if kinds == _INT_ONLY and all(map(lt, ints := cast(list[int], raw_index), ints[1:])):
+            index = range(n) if ints[0] == 0 and ints[-1] == n - 1 else ints
+        elif kinds != {type(None)}:
+            return None
     times: list[Any] | _Repeat[int]
     if "time" in keys:
         times = list(map(get, dicts, repeat("time")))

@@ -44,6 +44,8 @@ def reduce_register(
     ``violation`` is ``(entry, reason)`` for an ok op that the pre-check
     proves cannot be linearized, else None.  Rows must be sorted by call;
     the returned lists are too."""
+    if not pend:  # rules 2-4 are about pending ops only
+        return comp, pend, _precheck(comp, pend)
     writers: dict[int, int] = {}
     observers: dict[int, int] = {}
     for _c, _r, kd, a, b, _e in comp:

@@ -591,12 +591,14 @@ def solve(
     ``time.perf_counter()`` value; past it, or with more than
     ``max_configs`` configurations remembered (both searches together), the
     outcome is ``valid=None`` with ``reason`` ``"time"`` or ``"memory"``."""
-    first_eager = len(p.pcall) > EAGER_FIRST_PENDING
-    orders = [first_eager, not first_eager] if p.pcall else [False]
-    outs = [Outcome(valid=None, order="eager" if e else "lazy") for e in orders]
-    gens = [_search(p, eager=e, out=o) for e, o in zip(orders, outs, strict=True)]
     if not p.pcall and p.gstep is None and set(p.ckind) <= _REGISTER_KINDS:
+        outs = [Outcome(valid=None, order="lazy")]
         gens = [_search_plain(p, out=outs[0])]
+    else:
+        first_eager = len(p.pcall) > EAGER_FIRST_PENDING
+        orders = [first_eager, not first_eager] if p.pcall else [False]
+        outs = [Outcome(valid=None, order="eager" if e else "lazy") for e in orders]
+        gens = [_search(p, eager=e, out=o) for e, o in zip(orders, outs, strict=True)]
     stored = [0] * len(gens)
     perf = time.perf_counter
     cpu = time.process_time
