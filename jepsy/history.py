@@ -205,34 +205,7 @@ def op_from_mapping(d: Mapping[str, Any], index: int = -1) -> Op:
     if node is not None and type(node) is not str:
         node = str(node)
     extra = None if d.keys() <= _FIELD_SET else {k: v for k, v in d.items() if k not in _FIELD_SET}
-    if not _FAST_BUILD:  # pragma: no cover - only if Op gains fields
-        return Op(
-            index=idx,
-            time=tm,
-            process=process,
-            type=t,
-            f=f,
-            value=d.get("value"),
-            node=node,
-            error=d.get("error"),
-            extra=extra,
-        )
-    # A frozen dataclass sets each field through object.__setattr__ (about
-    # 0.3 us each).  _OpBuilder has the same slots but plain assignment;
-    # once filled, the object becomes an Op.  Three times cheaper, and the
-    # result is an ordinary, frozen Op (tests/test_history.py checks).
-    op: Any = _OpBuilder()
-    op.index = idx
-    op.time = tm
-    op.process = process
-    op.type = t
-    op.f = f
-    op.value = d.get("value")
-    op.node = node
-    op.error = d.get("error")
-    op.extra = extra
-    op.__class__ = Op
-    return op  # type: ignore[no-any-return]
+    return _build_op(idx, tm, process, t, f, d.get("value"), node, d.get("error"), extra)
 
 
 class _OpBuilder:

@@ -343,9 +343,10 @@ def test_parse_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert mod.main(["--ops", "3000", "--repeat", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[:3] for line in out[:2]] == [
-        ["jsonl", "3000", "ops"],
-        ["edn", "3000", "ops"],
+        ["jsonl", "3000", "lines"],
+        ["edn", "3000", "lines"],
     ]
+    assert "operations)" in out[0]
     assert out[2].startswith("machine: sum(range(1000)) takes")
 
 

@@ -252,22 +252,7 @@ def _build_register(entries: list[Entry], model: Model, *, reduce: bool) -> Buil
         comp, pend, viol = reduce_register(comp, pend)
         if viol is not None:
             violation = (entries[viol[0]], viol[1])
-    cols: list[list[int]] = (
-        [list(c) for c in zip(*comp, strict=True)] if comp else [[] for _ in range(6)]
-    )
-    p = Problem(
-        ccall=cols[0],
-        cret=cols[1],
-        ckind=cols[2],
-        ca=cols[3],
-        cb=cols[4],
-        pcall=[r[0] for r in pend],
-        pkind=[r[1] for r in pend],
-        pa=[r[2] for r in pend],
-        pb=[r[3] for r in pend],
-        ppred=_preds([(r[1], r[2], r[3]) for r in pend]),
-        init=NIL,
-    )
+    p = _register_problem(comp, pend)
     id_entries = [entries[r[5]] for r in comp] + [entries[r[4]] for r in pend]
     # A tightened pending op keeps its Entry (shown as the invocation).
     return Built(p, id_entries, model, states, violation)
@@ -394,13 +379,24 @@ def build_register_slots(
         comp, pend, viol = reduce_register(comp, pend)
     else:
         viol = None
-    cols_ = [list(c) for c in zip(*comp, strict=True)] if comp else [[] for _ in range(6)]
-    p = Problem(
-        ccall=cols_[0],
-        cret=cols_[1],
-        ckind=cols_[2],
-        ca=cols_[3],
-        cb=cols_[4],
+    p = _register_problem(comp, pend)
+    order = [r[5] for r in comp] + [r[4] for r in pend]
+    entries = _SlotEntries(slots, order, h, independent)
+    if viol is not None:
+        violation = (to_entries([slots[viol[0]]], h, independent=independent)[0], viol[1])
+    return Built(p, entries, model, states, violation)
+
+
+def _register_problem(comp: list[list[int]], pend: list[list[int]]) -> Problem:
+    """The search problem of register rows ([call, ret, kind, a, b, id] and
+    [call, kind, a, b, id]), as :func:`reduce_register` leaves them."""
+    cols = [list(c) for c in zip(*comp, strict=True)] if comp else [[] for _ in range(6)]
+    return Problem(
+        ccall=cols[0],
+        cret=cols[1],
+        ckind=cols[2],
+        ca=cols[3],
+        cb=cols[4],
         pcall=[r[0] for r in pend],
         pkind=[r[1] for r in pend],
         pa=[r[2] for r in pend],
@@ -408,11 +404,6 @@ def build_register_slots(
         ppred=_preds([(r[1], r[2], r[3]) for r in pend]),
         init=NIL,
     )
-    order = cols_[5] + [r[4] for r in pend]
-    entries = _SlotEntries(slots, order, h, independent)
-    if viol is not None:
-        violation = (to_entries([slots[viol[0]]], h, independent=independent)[0], viol[1])
-    return Built(p, entries, model, states, violation)
 
 
 def _preds(keys: list[Hashable]) -> list[int]:
