@@ -21,7 +21,7 @@ By example::
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, overload
@@ -198,20 +198,8 @@ def build(entries: list[Entry], model: Model, *, reduce: bool = True) -> Built:
 def _build_register(entries: list[Entry], model: Model, *, reduce: bool) -> Built:
     # The initial value is interned first, as NIL: the reductions treat it as
     # the value "written" before the history starts.
-    init_value = model.init()
-    ids: dict[Any, int] = {init_value: NIL}
-    states: list[Any] = [init_value]
+    ids, states, intern = _interner(model.init(), freeze_first=False)
     cas_ok = type(model) is CASRegister
-
-    def intern(v: Any) -> int:
-        i = ids.get(v)
-        if i is None:
-            try:
-                i = ids[v] = len(states)
-            except TypeError:
-                raise ModelError(f"register values must be hashable, got {v!r}") from None
-            states.append(v)
-        return i
 
     comp: list[list[int]] = []
     pend: list[list[int]] = []
@@ -300,27 +288,13 @@ def build_register_slots(
     cols = h.columns()
     values = cols.value
     fs = cols.f
-    init_value = model.init()
-    ids: dict[Any, int] = {init_value: NIL}
-    states: list[Any] = [init_value]
+    ids, states, intern = _interner(model.init(), freeze_first=True)
     cas_ok = type(model) is CASRegister
     scalars = _SCALARS
     readish = _READISH
     reads = READ_FS
     writes = WRITE_FS
     get = ids.get
-
-    def intern(v: Any) -> int:
-        if type(v) not in scalars:
-            v = freeze(v)
-        i = ids.get(v)
-        if i is None:
-            try:
-                i = ids[v] = len(states)
-            except TypeError:
-                raise ModelError(f"register values must be hashable, got {v!r}") from None
-            states.append(v)
-        return i
 
     comp: list[list[int]] = []
     pend: list[list[int]] = []
@@ -385,6 +359,30 @@ def build_register_slots(
     if viol is not None:
         violation = (to_entries([slots[viol[0]]], h, independent=independent)[0], viol[1])
     return Built(p, entries, model, states, violation)
+
+
+def _interner(
+    init_value: Any, *, freeze_first: bool
+) -> tuple[dict[Any, int], list[Any], Callable[[Any], int]]:
+    """Register values to state ids: the initial value is NIL (0), and the
+    reductions treat it as the value "written" before the history starts."""
+    ids: dict[Any, int] = {init_value: NIL}
+    states: list[Any] = [init_value]
+    scalars = _SCALARS
+
+    def intern(v: Any) -> int:
+        if freeze_first and type(v) not in scalars:
+            v = freeze(v)
+        i = ids.get(v)
+        if i is None:
+            try:
+                i = ids[v] = len(states)
+            except TypeError:
+                raise ModelError(f"register values must be hashable, got {v!r}") from None
+            states.append(v)
+        return i
+
+    return ids, states, intern
 
 
 def _register_problem(comp: list[list[int]], pend: list[list[int]]) -> Problem:
