@@ -40,7 +40,12 @@ def render() -> str:
     """The whole of docs/workloads.md: the built-in workloads and suites only
     (examples and plugins register theirs when imported; they are not ours
     to document here)."""
-    wls = {n: w for n, w in workloads().items() if _builtin(w.generator)}
+    wls = {
+        n: w
+        for n, w in workloads().items()
+        # A variant (``base``) reuses a built-in's generator but is someone else's.
+        if _builtin(w.generator) and _builtin(w.checker) and w.base is None
+    }
     sts = {n: s for n, s in suites().items() if _builtin(s.make_db)}
     out = [HEADER]
     out.append("## Support matrix\n")

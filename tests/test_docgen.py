@@ -36,6 +36,16 @@ def test_examples_registered_at_run_time_do_not_change_the_page() -> None:
     assert "own-kv" not in before
 
 
+def test_a_variant_of_a_builtin_workload_does_not_change_the_page() -> None:
+    from jepsy.plugins import load_workload_file
+
+    before = render()
+    variant = load_workload_file(ROOT / "examples" / "custom_checker.py")
+    assert variant.base == "register"  # registered now, with the built-in generator
+    assert render() == before
+    assert "register-plus" not in before
+
+
 def test_options_are_not_taken_for_an_output_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
