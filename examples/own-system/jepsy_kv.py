@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jepsy.control import cleanup_exec
 from jepsy.dbs import Suite, register_suite
 from jepsy.dbs._daemon import Daemon, DaemonFaults, PrototypeClient, wait_ready
 from jepsy.errors import ConfigError
@@ -77,7 +78,7 @@ class KVDB(DaemonFaults):
     def teardown(self, test: Test, node: str) -> None:
         d = self._daemon(test, node)
         d.stop(test.remote)
-        test.remote.exec(node, ["rm", "-rf", f"{d.directory}/data"], check=False, timeout=20)
+        cleanup_exec(test.remote, node, ["rm", "-rf", f"{d.directory}/data"])
 
     # Killable: a SIGKILL'd kvserver restarts from its log file.
     def start(self, test: Test, node: str) -> None:

@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jepsy.control import cleanup_exec
 from jepsy.dbs import Suite, register_suite
 from jepsy.dbs._daemon import Daemon, DaemonFaults, PrototypeClient, ensure_packages, wait_ready
 from jepsy.errors import ClientError, ConfigError
@@ -547,7 +548,7 @@ class EtcdDB(DaemonFaults):
         r = test.remote
         d = self._daemon(test, node)
         d.stop(r)
-        r.exec(node, ["rm", "-rf", self._data_dir(r, node)], check=False, timeout=30)
+        cleanup_exec(r, node, ["rm", "-rf", self._data_dir(r, node)])
 
     def _wait_serving(self, test: Test, node: str, d: Daemon) -> float:
         conn = Conn(test.remote.address(node), self.client_port, timeout=1.0)

@@ -42,6 +42,7 @@ import redis.exceptions as rexc
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from jepsy.control import cleanup_exec
 from jepsy.dbs import Suite, register_suite
 from jepsy.dbs._daemon import (
     Daemon,
@@ -213,7 +214,7 @@ class RedisDB(DaemonFaults):
         self._sentinel(test, node).stop(r)
         self._server(test, node).stop(r)
         d = self._dir(r, node)
-        r.exec(node, ["rm", "-f", f"{d}/dump.rdb"], check=False, timeout=20)
+        cleanup_exec(r, node, ["rm", "-f", f"{d}/dump.rdb"])
 
     # -- Killable / Pausable (DaemonFaults): the redis-server process; the
     # sentinels stay up.  A restart relaunches it under the clock shim's env.

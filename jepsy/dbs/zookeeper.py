@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jepsy.control import cleanup_exec
 from jepsy.dbs import Suite, register_suite
 from jepsy.dbs._daemon import (
     Daemon,
@@ -189,7 +190,7 @@ class ZooKeeperDB(DaemonFaults):
     def teardown(self, test: Test, node: str) -> None:
         r = test.remote
         self._daemon(test, node).stop(r)
-        r.exec(node, ["rm", "-rf", f"{self._dir(r, node)}/data"], check=False, timeout=30)
+        cleanup_exec(r, node, ["rm", "-rf", f"{self._dir(r, node)}/data"])
 
     def primaries(self, test: Test) -> Sequence[str]:
         return [n for n in test.nodes if mode(test.remote.address(n), self.client_port) == "leader"]
