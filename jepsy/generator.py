@@ -102,6 +102,8 @@ generator) can use three small helpers; each keeps values immutable:
 - ``update = ignore_event`` says "this generator ignores events"; wrappers
   and the runner see it (:func:`ignores_events`) and skip ``update`` and the
   context built for it.
+- :func:`lowest_free_client` picks the lowest free client thread (-1 when
+  none), without building a list.
 
 ``workloads/register.py`` uses all three.
 
@@ -175,6 +177,7 @@ __all__ = [
     "lift",
     "limit",
     "log",
+    "lowest_free_client",
     "make_op",
     "map_",
     "mix",
@@ -291,6 +294,15 @@ def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     fn: Callable[..., _T] = ns["make"]
     fn.__qualname__ = f"fast_constructor({cls.__name__})"
     return fn
+
+
+def lowest_free_client(ctx: Context) -> int:
+    """The lowest free client thread of ``ctx``, or -1 when no client thread is free."""
+    best = -1
+    for t in ctx.free_threads:
+        if type(t) is int and (best < 0 or t < best):
+            best = t
+    return best
 
 
 make_op: Callable[[int, int, Process, str, str, Any, str | None, Any, Mapping[str, Any] | None], Op]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from jepsy import generator as gen
 from jepsy.checkers.core import Checker, compose
 from jepsy.errors import ConfigError
-from jepsy.generator import PENDING, Context, Generator
+from jepsy.generator import PENDING, Context, Generator, lowest_free_client
 from jepsy.history import Op
 from jepsy.workloads.core import Workload, register_workload
 
@@ -35,14 +35,6 @@ if TYPE_CHECKING:
     from jepsy.core import Test
 
 MAX_DELTA = 5
-
-
-def _free_client(ctx: Context) -> int:
-    best = -1
-    for t in ctx.free_threads:
-        if type(t) is int and (best < 0 or t < best):
-            best = t
-    return best
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +45,7 @@ class CounterOps:
     read_fraction: float = 0.5
 
     def op(self, test: Test, ctx: Context) -> tuple[Any, Generator | None] | None:
-        t = _free_client(ctx)
+        t = lowest_free_client(ctx)
         if t < 0:
             return (PENDING, self)
         rng = ctx.rng

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from jepsy.checkers.core import Checker, compose
 from jepsy.errors import ConfigError
-from jepsy.generator import PENDING, Context, Generator
+from jepsy.generator import PENDING, Context, Generator, lowest_free_client
 from jepsy.history import Op
 from jepsy.workloads.core import Workload, register_workload
 
@@ -56,10 +56,7 @@ class Txns:
     next_value: int = 1
 
     def op(self, test: Test, ctx: Context) -> tuple[Any, Generator | None] | None:
-        best = -1
-        for t in ctx.free_threads:
-            if type(t) is int and (best < 0 or t < best):
-                best = t
+        best = lowest_free_client(ctx)
         if best < 0:
             return (PENDING, self)
         rng = ctx.rng

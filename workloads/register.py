@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 from jepsy.checkers.core import Checker, compose
 from jepsy.errors import ConfigError
-from jepsy.generator import PENDING, Context, Generator, fast_constructor, ignore_event, make_op
+from jepsy.generator import (
+    PENDING,
+    Context,
+    Generator,
+    fast_constructor,
+    ignore_event,
+    lowest_free_client,
+    make_op,
+)
 from jepsy.workloads.core import Workload, register_workload
 
 if TYPE_CHECKING:
@@ -66,10 +74,7 @@ class IndependentRegisters:
     nxt: tuple[str, Any] | None = None
 
     def op(self, test: Test, ctx: Context) -> tuple[Any, Generator | None] | None:
-        best = -1
-        for t in ctx.free_threads:
-            if type(t) is int and (best < 0 or t < best):
-                best = t
+        best = lowest_free_client(ctx)
         if best < 0:
             return (PENDING, self)
         g = best // self.threads_per_key
