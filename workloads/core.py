@@ -78,6 +78,18 @@ _LOCK = threading.Lock()
 _LOADED = False
 
 
+def int_option(opts: Mapping[str, Any], name: str, default: int) -> int:
+    """Option ``name`` (``-o name=N``) as an int of at least 1; ConfigError otherwise."""
+    raw = opts.get(name, default)
+    try:
+        v = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option {name} must be an int; got {raw!r}") from None
+    if v < 1:
+        raise ConfigError(f"option {name} must be at least 1; got {v}")
+    return v
+
+
 def register_workload(workload: Workload) -> Workload:
     """Add ``workload`` to the registry (replacing one of the same name); returns it."""
     if not isinstance(workload, Workload):

@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jepsy.checkers.core import Checker, compose
-from jepsy.errors import ConfigError
 from jepsy.generator import PENDING, Context, Generator, lowest_free_client
 from jepsy.history import Op
-from jepsy.workloads.core import Workload, register_workload
+from jepsy.workloads.core import Workload, int_option, register_workload
 
 if TYPE_CHECKING:
     from jepsy.core import Test
@@ -96,22 +95,11 @@ class Txns:
         )
 
 
-def _int(opts: Mapping[str, Any], name: str, default: int) -> int:
-    raw = opts.get(name, default)
-    try:
-        v = int(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"option {name} must be an int; got {raw!r}") from None
-    if v < 1:
-        raise ConfigError(f"option {name} must be at least 1; got {v}")
-    return v
-
-
 def generator(opts: Mapping[str, Any]) -> Generator:
     return Txns(
-        key_count=_int(opts, "key_count", 5),
-        max_txn_length=_int(opts, "max_txn_length", 4),
-        max_writes_per_key=_int(opts, "max_writes_per_key", 32),
+        key_count=int_option(opts, "key_count", 5),
+        max_txn_length=int_option(opts, "max_txn_length", 4),
+        max_writes_per_key=int_option(opts, "max_writes_per_key", 32),
     )
 
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jepsy.checkers.core import Checker, compose
-from jepsy.errors import ConfigError
 from jepsy.generator import (
     PENDING,
     Context,
@@ -41,7 +40,7 @@ from jepsy.generator import (
     lowest_free_client,
     make_op,
 )
-from jepsy.workloads.core import Workload, register_workload
+from jepsy.workloads.core import Workload, int_option, register_workload
 
 if TYPE_CHECKING:
     from jepsy.core import Test
@@ -108,21 +107,10 @@ class IndependentRegisters:
 _make = fast_constructor(IndependentRegisters)
 
 
-def _int_opt(opts: Mapping[str, Any], name: str, default: int) -> int:
-    raw = opts.get(name, default)
-    try:
-        v = int(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"option {name} must be an int; got {raw!r}") from None
-    if v < 1:
-        raise ConfigError(f"option {name} must be at least 1; got {v}")
-    return v
-
-
 def generator(opts: Mapping[str, Any]) -> Generator:
     return IndependentRegisters(
-        threads_per_key=_int_opt(opts, "threads_per_key", 5),
-        ops_per_key=_int_opt(opts, "ops_per_key", 100),
+        threads_per_key=int_option(opts, "threads_per_key", 5),
+        ops_per_key=int_option(opts, "ops_per_key", 100),
     )
 
 
