@@ -89,3 +89,16 @@ def test_bad_workload_files(tmp_path: Path) -> None:
     r.write_text("workload = 42\n")
     with pytest.raises(ConfigError, match="expected a Workload"):
         get_workload(str(r))
+
+
+def test_int_options_of_the_workloads_are_checked() -> None:
+    from jepsy.errors import ConfigError
+    from jepsy.workloads.core import get_workload
+
+    for name, option in (("register", "ops_per_key"), ("list-append", "key_count")):
+        gen_of = get_workload(name).generator
+        gen_of({option: "7"})  # a string from -o is fine
+        with pytest.raises(ConfigError, match=f"option {option} must be an int"):
+            gen_of({option: "many"})
+        with pytest.raises(ConfigError, match=f"option {option} must be at least 1"):
+            gen_of({option: 0})
