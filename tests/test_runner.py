@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from jepsy import generator as gen
+from jepsy.client import NoopClient
 from jepsy.control import NoopRemote
 from jepsy.core import Test, noop_test
 from jepsy.errors import ClientError, SetupError
@@ -384,8 +385,9 @@ def test_fast_history_lines_match_op_to_json(value: Any) -> None:
         assert json.loads(_line(op)) == json.loads(op_to_json(op))
 
 
-class OpensEverySecondTime:
-    """``open`` fails on its 2nd and 3rd call; ops on an opened client succeed."""
+class OpensEverySecondTime(NoopClient):
+    """``open`` fails on its 2nd and 3rd call; ops on an opened client succeed
+    (the rest is :class:`NoopClient`'s)."""
 
     def __init__(self, counter: list[int] | None = None) -> None:
         self.counter = counter if counter is not None else [0]
@@ -395,18 +397,6 @@ class OpensEverySecondTime:
         if self.counter[0] in (2, 3):
             raise ConnectionRefusedError(f"{node} refused")
         return OpensEverySecondTime(self.counter)
-
-    def setup(self, test: Test) -> None:
-        pass
-
-    def invoke(self, test: Test, op: Op) -> Op:
-        return op.replace(type="ok")
-
-    def teardown(self, test: Test) -> None:
-        pass
-
-    def close(self, test: Test) -> None:
-        pass
 
 
 def test_a_client_that_cannot_open_fails_definitely_then_reopens(tmp_path: Path) -> None:
