@@ -111,6 +111,17 @@ class Outcome:
     path: list[Child] | None = None
     m: int = 0
 
+    def blocked(self, path: list[Child], lo: int, w: int, pu: int, state: int) -> None:
+        """Note a configuration where no completed op can come next: the ones
+        with the most completed ops linearized explain a failure."""
+        prog = lo + w.bit_count()
+        if prog >= self.progress:
+            if prog > self.progress:
+                self.progress = prog
+                self.frontier.clear()
+            if len(self.frontier) < MAX_CONFIGS_KEPT:
+                self.frontier.append(Frontier(path[-TAIL:], len(path) - 1, lo, w, pu, state))
+
     def found(self, path: list[Child], m: int) -> None:
         """Keep the path to the goal (a copy: the search goes on using its list)."""
         self.path = list(path)
@@ -264,9 +275,8 @@ def _search(p: Problem, *, eager: bool, out: Outcome) -> Generator[int, None, bo
     seen: set[tuple[int, int, int]] = set()
     stack: list[list[Child]] = [[(0, 0, 0, p.init, -1)]]
     path: list[Child] = []
-    frontier = out.frontier
-    frontier.clear()
-    best = -1
+    out.frontier.clear()
+    out.progress = 0
     it = 0
     stored = 0
     while stack:
@@ -381,14 +391,7 @@ def _search(p: Problem, *, eager: bool, out: Outcome) -> Generator[int, None, bo
             if not comp_kids:
                 # Blocked: no completed op can come next.  The furthest such
                 # configurations explain a failure.
-                prog = lo + w.bit_count()
-                if prog >= best:
-                    if prog > best:
-                        best = prog
-                        out.progress = prog
-                        frontier.clear()
-                    if len(frontier) < MAX_CONFIGS_KEPT:
-                        frontier.append(Frontier(path[-TAIL:], len(path) - 1, lo, w, pu, st))
+                out.blocked(path, lo, w, pu, st)
             if has_pending and not eager and comp_kids:
                 # Lazy order: pending children only when we come back here.
                 comp_kids.reverse()
@@ -488,9 +491,8 @@ def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
     stack: list[list[Child]] = [[(0, 0, 0, p.init, -1)]]
     path: list[Child] = []
     push = stack.append
-    frontier = out.frontier
-    frontier.clear()
-    best = -1
+    out.frontier.clear()
+    out.progress = 0
     it = 0
     while stack:
         kids = stack[-1]
@@ -556,14 +558,7 @@ def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
             else:
                 comp_kids.append((lo, w | (1 << (k - lo)), 0, ns, k))
         if not comp_kids:
-            prog = lo + w.bit_count()
-            if prog >= best:
-                if prog > best:
-                    best = prog
-                    out.progress = prog
-                    frontier.clear()
-                if len(frontier) < MAX_CONFIGS_KEPT:
-                    frontier.append(Frontier(path[-TAIL:], len(path) - 1, lo, w, 0, st))
+            out.blocked(path, lo, w, 0, st)
         push(comp_kids)
     out.configs += it & 1023
     return False
