@@ -770,10 +770,6 @@ def _fast_op_maps(text: str) -> list[dict[Any, Any]] | None:
     return maps
 
 
-def _positions(vals: list[Any], marker: Any) -> list[int]:
-    return list(compress(range(len(vals)), map(is_, vals, repeat(marker))))
-
-
 def _alternate(opens: list[int], closes: list[int]) -> bool:
     """True when opens[0] < closes[0] < opens[1] < closes[1] < ... (no nesting)."""
     return (
