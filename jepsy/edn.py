@@ -1268,15 +1268,17 @@ def _keyword_runs(
     return "".join(parts), used_plain
 
 
-def _json_op_maps(text: str) -> list[dict[Any, Any]] | None:
+def _json_op_maps(text: str, found: _JsonText | None = None) -> list[dict[Any, Any]] | None:
     """The op maps of ``text`` through the JSON rewriting, or None.
 
     Returns what the general parser would, except that op-field keys (index
     time type process f value node error) are plain ``str`` and so are
     keyword values of ``:type``, ``:f``, ``:process`` and ``:node`` in an op
     map; or None when the general parser must decide (it never reports
-    errors itself)."""
-    found = _edn_as_json(text, plain=True)
+    errors itself).  ``found``: ``_edn_as_json(text, plain=True)``, when the
+    caller has it already."""
+    if found is None:
+        found = _edn_as_json(text, plain=True)
     if found is None:
         return None
     elems = _json_decode(found)
@@ -1414,7 +1416,21 @@ def read_edn_history(path: str | os.PathLike[str]) -> History:
 
 def _read_fast(text: str, src: str) -> History | None:
     """The history through the fast paths; None when the general parser must decide."""
-    maps = _json_op_maps(text)  # op maps only
+    found = _edn_as_json(text, plain=True)
+    if (
+        found is not None
+        and found.maps
+        and found.keys <= _OP_FIELDS
+        and _JSON_MARK not in found.code
+    ):
+        # Op maps of the op fields only, no keyword left to restore and no
+        # map inside an op: msgspec decodes and types the ops in one C call.
+        ops = _history.decode_json_ops(found.text(), lines=False)
+        if ops is not None and len(ops) == found.maps:
+            h = _history.history_from_json_ops(ops, src)
+            if h is not None:
+                return h
+    maps = None if found is None else _json_op_maps(text, found)  # op maps only
     if maps is None:
         maps = _fast_op_maps(text)
         if maps is None or not all(map(is_, map(type, maps), repeat(dict))):

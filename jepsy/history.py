@@ -39,9 +39,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from itertools import repeat
-from operator import eq, itemgetter, lt
+from operator import attrgetter, eq, itemgetter, lt
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias, TypeVar, cast, overload
+
+import msgspec
 
 from jepsy.errors import HistoryError
 
@@ -649,6 +651,111 @@ def history_from_op_dicts(dicts: list[dict[str, Any]], source: str) -> History |
         return None
 
 
+class _JsonOp(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """One op line of a plain JSON history, as msgspec decodes it: typed in C.
+
+    msgspec refuses what :func:`op_from_mapping` would change or refuse (a
+    bool or float where an int goes, a null ``f``, another ``type``, an
+    unknown field), and the caller then takes the dict path.  No cycles can
+    form through decoded JSON, so the collector need not track these."""
+
+    process: int | str
+    type: OpType
+    f: str
+    index: int | None = None
+    time: int | None = None
+    value: Any = None
+    node: str | None = None
+    error: Any = None
+
+
+_JSON_LINES = msgspec.json.Decoder(_JsonOp)
+_JSON_ARRAY = msgspec.json.Decoder(list[_JsonOp])
+_JSON_ONE_ARRAY = msgspec.json.Decoder(tuple[list[_JsonOp]])
+_get_process = attrgetter("process")
+_get_type = attrgetter("type")
+_get_f = attrgetter("f")
+_get_index = attrgetter("index")
+_get_time = attrgetter("time")
+_get_value = attrgetter("value")
+_get_node = attrgetter("node")
+_get_error = attrgetter("error")
+
+
+def decode_json_ops(data: bytes | str, *, lines: bool) -> list[_JsonOp] | None:
+    """The ops of a plain JSON history (one object a line, or an array of
+    objects, or an array holding one such array), decoded and type-checked by msgspec in one C call; None when
+    anything is unusual (the dict path then decides, naming the line).
+
+    With ``lines``, every line must hold exactly one op: there must be one
+    line break fewer than ops, each of them in ``}\\n{``, which no JSON value
+    can hold inside it (after a ``}`` in a value comes ``,`` or a closing
+    bracket).  So no op spans two lines, and as many lines as ops means no
+    line holds two."""
+    b = data.encode() if isinstance(data, str) else data
+    try:
+        if not lines:
+            b = b.strip()
+            if b[:2] == b"[[":  # an array holding one array of ops (one EDN vector)
+                return list(_JSON_ONE_ARRAY.decode(b)[0])
+            return _JSON_ARRAY.decode(b)
+        ops = _JSON_LINES.decode_lines(b)
+    except (msgspec.DecodeError, UnicodeError):
+        return None
+    body = b.strip()
+    breaks = len(ops) - 1
+    if body.count(b"\n") != breaks or body.count(b"}\n{") != breaks:
+        return None
+    return ops
+
+
+def history_from_json_ops(ops: list[_JsonOp], source: str) -> History | None:
+    """:func:`history_from_op_dicts` for :func:`decode_json_ops`' ops.
+
+    msgspec has already checked each field's type, so what is left is a
+    few C-level passes per column; None when the history needs the op-by-op
+    way (mixed null and int indexes, indexes that need renumbering, a
+    history that does not validate)."""
+    n = len(ops)
+    if not n:
+        return None
+    raw_index = list(map(_get_index, ops))
+    index: Sequence[int]
+    if None in raw_index:
+        if raw_index.count(None) != n:
+            return None
+        index = range(n)
+    else:
+        ints = cast(list[int], raw_index)
+        if not all(map(lt, ints, ints[1:])):
+            return None
+        index = range(n) if ints[0] == 0 and ints[-1] == n - 1 else ints
+    times: list[Any] = list(map(_get_time, ops))
+    if None in times:
+        times = [-1 if t is None else t for t in times]
+    nodes: list[Any] | _Repeat[None] = list(map(_get_node, ops))
+    if nodes.count(None) == n:
+        nodes = _Repeat(None, n)
+    errors: list[Any] | _Repeat[None] = list(map(_get_error, ops))
+    if errors.count(None) == n:
+        errors = _Repeat(None, n)
+    cols = Columns(
+        index,
+        cast(Sequence[int], times),
+        list(map(_get_process, ops)),
+        list(map(_get_type, ops)),
+        list(map(_get_f, ops)),
+        list(map(_get_value, ops)),
+        cast(Sequence[str | None], nodes),
+        errors,
+        _Repeat(None, n),
+    )
+    try:
+        return History._from_columns(cols, source=source)
+    except HistoryError:
+        return None
+
+
 class _Repeat(Sequence[_T]):
     """``n`` times the same value, in no memory (a column no op has)."""
 
@@ -826,12 +933,16 @@ def _read_jsonl_bulk(src: str, *, tolerate_torn_tail: bool) -> History | None:
     """The fast path of :func:`read_jsonl`; None when the slow path must decide."""
     with open(src, "rb") as fh:
         data = fh.read()
+    if _LONG_NUMBER in data.translate(_DIGITS_TO_ZERO):
+        return None  # orjson reads integers beyond 64 bits as floats; json is exact
+    # A file of plain op lines (what jepsy writes): typed and decoded in C.
+    ops = decode_json_ops(data, lines=True)
+    if ops is not None and (h := history_from_json_ops(ops, src)) is not None:
+        return h
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if _C_LOADS and _LONG_NUMBER in data.translate(_DIGITS_TO_ZERO):
-        return None  # orjson reads integers beyond 64 bits as floats; json is exact
     lines = text.split("\n")
     tail = lines.pop()  # "" when the file ends with a newline
     if tail.strip():

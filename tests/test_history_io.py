@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from jepsy.edn import EdnError, Keyword, write_edn_history
@@ -494,3 +494,78 @@ def test_big_integers_stay_exact(tmp_path: Path) -> None:
         back = read_history(p)
         assert [op.value for op in back] == values
         assert type(back[0].value) is int and type(back[4].value[1]) is int
+
+
+_PLAIN = '{"process":0,"type":"invoke","f":"r"}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _PLAIN + " " + _PLAIN.replace(":0", ":1", 1) + "\n",  # two ops on one line
+        '{"process":0,"type":"invoke",\n"f":"r"}\n',  # one op over two lines
+        _PLAIN + "\n\n" + _PLAIN.replace(":0", ":1", 1) + "\n",  # a blank line
+        _PLAIN + "\r\n" + _PLAIN.replace(":0", ":1", 1) + "\r\n",  # CRLF
+        '{"process":0,"type":"invoke","f":null}\n',  # f null becomes "" on the dict path
+        '{"process":true,"type":"invoke","f":"r"}\n',
+        '{"process":0,"type":"invoke","f":"r","time":1.5}\n',
+        '{"process":0,"type":"invoke","f":"r","extra":1}\n',
+        '{"process":0,"type":"begin","f":"r"}\n',
+        "",
+    ],
+)
+def test_msgspec_path_leaves_anything_unusual_to_the_dict_path(body: str) -> None:
+    """decode_json_ops takes only one plain op a line; all else gets None."""
+    from jepsy.history import decode_json_ops
+
+    assert decode_json_ops(body.encode(), lines=True) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            _json_values,
+            st.sampled_from(["ok", "fail", "info"]),
+            st.one_of(st.none(), st.sampled_from(["n1", "n2"])),
+            st.one_of(st.none(), _json_values),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+    st.booleans(),
+)
+def test_msgspec_and_dict_paths_build_the_same_history(
+    steps: list[Any], with_index: bool, with_time: bool
+) -> None:
+    """Plain op lines go through msgspec, and give what orjson's dicts give."""
+    from jepsy.history import decode_json_ops, history_from_json_ops, history_from_op_dicts
+
+    dicts: list[dict[str, Any]] = []
+    open_: set[int] = set()
+    for p, value, typ, node, error in steps:
+        d: dict[str, Any] = {"process": p, "f": "w", "value": value}
+        if p in open_:
+            open_.discard(p)
+            d.update(type=typ, node=node, error=error)
+        else:
+            open_.add(p)
+            d["type"] = "invoke"
+        if with_index:
+            d["index"] = len(dicts)
+        if with_time:
+            d["time"] = 10 * len(dicts)
+        dicts.append(d)
+    try:
+        text = "".join(json.dumps(d, separators=(",", ":"), allow_nan=False) + "\n" for d in dicts)
+    except ValueError:  # an infinity: not JSON
+        assume(False)
+    ops = decode_json_ops(text.encode(), lines=True)
+    assert ops is not None and len(ops) == len(dicts)
+    fast = history_from_json_ops(ops, "x")
+    slow = history_from_op_dicts(dicts, "x")
+    assert fast is not None and slow is not None
+    assert list(fast) == list(slow)
+    assert list(fast.partners()) == list(slow.partners())
