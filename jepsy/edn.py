@@ -1425,9 +1425,9 @@ def _read_fast(text: str, src: str) -> History | None:
     ):
         # Op maps of the op fields only, no keyword left to restore and no
         # map inside an op: msgspec decodes and types the ops in one C call.
-        ops = _history.decode_json_ops(found.text(), lines=False)
-        if ops is not None and len(ops) == found.maps:
-            h = _history.history_from_json_ops(ops, src)
+        decoded = _history.decode_json_ops(found.text(), lines=False)
+        if decoded is not None and len(decoded) == found.maps:
+            h = _history.history_from_json_ops(decoded, src)
             if h is not None:
                 return h
     maps = None if found is None else _json_op_maps(text, found)  # op maps only
