@@ -104,6 +104,11 @@ def _default_memory_mb() -> int:
 
 MAX_EXPLAINED_KEYS = 10
 _CPUS = os.cpu_count() or 1  # asked once: os.cpu_count() reads /sys each time
+QUICK_SEARCH_SECONDS = 0.05
+QUICK_SEARCH_CONFIGS_PER_OP = 2
+"""The short search that runs before the register pre-check: this long at
+most, and this many configurations per op (a valid history usually needs
+about one)."""
 PARALLEL_MIN_PARTS = 4
 PARALLEL_MIN_OPS = 20_000
 """Worker processes start only for at least this many parts and ops: below
@@ -139,17 +144,23 @@ def check_key(task: Task, *, deadline: float, max_configs: int) -> list[tuple[st
     if type(model) in (Register, CASRegister):
         # The common case, fused: slots straight to int arrays.
         t0 = time.perf_counter()
-        d = _counts(task.slots)
         if not task.slots:
+            d = _counts(task.slots)
             d["seconds"] = 0.0
             return [(task.label, d)]
         try:
             built = build_register_slots(
-                task.slots, task.history, model, independent=task.independent
+                task.slots,
+                task.history,
+                model,
+                independent=task.independent,
+                defer_precheck=True,
             )
         except ModelError as e:
+            d = _counts(task.slots)
             d.update(valid="unknown", error=str(e), seconds=time.perf_counter() - t0)
             return [(task.label, d)]
+        d = {"valid": True, "op_count": len(task.slots), "pending_count": built.pending}
         return [
             (task.label, _check_built(built, d, t0, deadline=deadline, max_configs=max_configs))
         ]
@@ -232,9 +243,36 @@ def _check_built(
     """Search a built part; fills and returns ``d``."""
     p = built.problem
     d["searched_pending"] = len(p.pcall)
+    quick = None
+    if built.precheck is not None:
+        # A short search first: it proves most valid parts at once, and then
+        # the pre-check, which only ever finds violations, is not needed.
+        m = len(p.ccall) + len(p.pcall)
+        quick = solve(
+            p,
+            deadline=min(deadline, time.perf_counter() + QUICK_SEARCH_SECONDS),
+            max_configs=min(max_configs, QUICK_SEARCH_CONFIGS_PER_OP * m + 1000),
+        )
+        if quick.valid is True:
+            d["configs_explored"] = quick.configs
+            d["seconds"] = time.perf_counter() - t0
+            return d
+        built.violation = built.precheck()
+        built.precheck = None
+        if built.violation is None and quick.valid is False:
+            d["configs_explored"] = quick.configs
+            d["valid"] = False
+            d.update(explain(built, quick))
+            d["seconds"] = time.perf_counter() - t0
+            return d
     if built.violation is not None:
         # Proved without search; a short search may still explain it with states.
-        out = solve(p, deadline=min(deadline, time.perf_counter() + 0.05), max_configs=max_configs)
+        if quick is not None and quick.valid is False:
+            out = quick
+        else:
+            out = solve(
+                p, deadline=min(deadline, time.perf_counter() + 0.05), max_configs=max_configs
+            )
         d["valid"] = False
         if out.valid is False:
             d.update(explain(built, out))

@@ -34,7 +34,7 @@ from jepsy.checkers.linearizable.models import (
     Register,
     freeze,
 )
-from jepsy.checkers.linearizable.reduce import NIL, reduce_register
+from jepsy.checkers.linearizable.reduce import NIL, precheck_register, reduce_register
 from jepsy.checkers.linearizable.search import CAS, GEN, GENREAD, INF, READ, WRITE, Problem
 from jepsy.errors import ModelError
 from jepsy.history import History, Op
@@ -170,13 +170,20 @@ _SCALARS = frozenset((int, str, float, bool, type(None)))
 class Built:
     """A part ready for the search: ``problem``, ``ids`` (op id -> Entry),
     state names for explanations, and a ``violation`` (entry, reason) when
-    the pre-check already proved the part not linearizable."""
+    the pre-check already proved the part not linearizable.
+
+    ``precheck``, when set, is that pre-check not run yet (the caller runs it
+    only if a short search does not prove the part valid first: for a valid
+    history it is pure cost); ``pending`` is how many of the part's ops were
+    pending before the reductions (-1: not counted)."""
 
     problem: Problem
     ids: Sequence[Entry]
     model: Model
     states: list[Any] = field(default_factory=list)
     violation: tuple[Entry, str] | None = None
+    precheck: Callable[[], tuple[Entry, str] | None] | None = None
+    pending: int = -1
 
 
 def build(entries: list[Entry], model: Model, *, reduce: bool = True) -> Built:
@@ -279,11 +286,13 @@ def build_register_slots(
     *,
     independent: bool,
     reduce: bool = True,
+    defer_precheck: bool = False,
 ) -> Built:
     """:func:`build` for a :class:`Register` or :class:`CASRegister` straight
     from slots: the same problem as ``build(to_entries(...))``, in one pass
     over the history's columns, with no Entry objects (``ids`` makes them
-    when an explanation needs one)."""
+    when an explanation needs one).  With ``defer_precheck`` the pre-check
+    is left to the caller as ``Built.precheck``."""
     h = _as_history(history)
     cols = h.columns()
     values = cols.value
@@ -301,6 +310,7 @@ def build_register_slots(
     cadd = comp.append
     padd = pend.append
     n = -1
+    pending_reads = 0
     for ipos, cpos in slots:
         n += 1
         f = fs[ipos]
@@ -316,6 +326,7 @@ def build_register_slots(
             elif f in readish:
                 v = None
         elif f in reads:
+            pending_reads += 1
             continue  # a pending read constrains nothing and changes nothing
         if f == "cas" and cas_ok:
             if (type(v) is not list and type(v) is not tuple) or len(v) != 2:
@@ -348,17 +359,24 @@ def build_register_slots(
             cadd([ipos + ipos, cpos + cpos, kd, a, b, n])
         else:
             padd([ipos + ipos, kd, a, b, n])
-    violation = None
+    pending = pending_reads + len(pend)
     if reduce:
-        comp, pend, viol = reduce_register(comp, pend)
+        comp, pend, viol = reduce_register(comp, pend, precheck=not defer_precheck)
     else:
         viol = None
     p = _register_problem(comp, pend)
     order = [r[5] for r in comp] + [r[4] for r in pend]
     entries = _SlotEntries(slots, order, h, independent)
-    if viol is not None:
-        violation = (to_entries([slots[viol[0]]], h, independent=independent)[0], viol[1])
-    return Built(p, entries, model, states, violation)
+
+    def as_violation(viol: tuple[int, str] | None) -> tuple[Entry, str] | None:
+        if viol is None:
+            return None
+        return (to_entries([slots[viol[0]]], h, independent=independent)[0], viol[1])
+
+    built = Built(p, entries, model, states, as_violation(viol), pending=pending)
+    if reduce and defer_precheck:
+        built.precheck = lambda: as_violation(precheck_register(comp, pend))
+    return built
 
 
 def _interner(

@@ -37,15 +37,16 @@ PendRow = list[int]
 
 
 def reduce_register(
-    comp: list[CompRow], pend: list[PendRow]
+    comp: list[CompRow], pend: list[PendRow], *, precheck: bool = True
 ) -> tuple[list[CompRow], list[PendRow], tuple[int, str] | None]:
     """Apply rules 2-5; returns (completed, pending, violation).
 
     ``violation`` is ``(entry, reason)`` for an ok op that the pre-check
-    proves cannot be linearized, else None.  Rows must be sorted by call;
-    the returned lists are too."""
+    proves cannot be linearized, else None (always None without
+    ``precheck``: the caller runs :func:`precheck_register` when it wants).
+    Rows must be sorted by call; the returned lists are too."""
     if not pend:  # rules 2-4 are about pending ops only
-        return comp, pend, _precheck(comp, pend)
+        return comp, pend, _precheck(comp, pend) if precheck else None
     writers: dict[int, int] = {}
     observers: dict[int, int] = {}
     for _c, _r, kd, a, b, _e in comp:
@@ -122,7 +123,12 @@ def reduce_register(
     if tightened:
         comp.sort(key=lambda row: row[0])
 
-    return comp, pend, _precheck(comp, pend)
+    return comp, pend, _precheck(comp, pend) if precheck else None
+
+
+def precheck_register(comp: list[CompRow], pend: list[PendRow]) -> tuple[int, str] | None:
+    """Rule 5 alone, on rows :func:`reduce_register` returned."""
+    return _precheck(comp, pend)
 
 
 def _precheck(comp: list[CompRow], pend: list[PendRow]) -> tuple[int, str] | None:

@@ -202,6 +202,9 @@ def test_explanation_stays_small_on_a_big_history() -> None:
     r = check(h)
     assert time.perf_counter() - t0 < 5
     assert r.valid is False
+    # The pre-check (run once the short search has failed) names the stale read.
+    assert r.details["reason"].startswith("every write of the value it observes was overwritten")
+    assert r.details["op"]["f"] == "read" and r.details["op"]["type"] == "ok"
     size = len(json.dumps(r.to_json()))
     assert size < 200_000, size
     assert len(r.details["configs"]) <= 10 and len(r.details["final_paths"]) <= 10
