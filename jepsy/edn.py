@@ -74,7 +74,6 @@ By example::
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import os
@@ -1402,13 +1401,9 @@ def read_edn_history(path: str | os.PathLike[str]) -> History:
     src = os.fspath(path)
     with open(src, encoding="utf-8-sig") as fh:  # -sig: a BOM is not part of the text
         text = fh.read()
-    enabled = gc.isenabled()
-    gc.disable()  # millions of new objects, no cycles: the collector only slows this down
-    try:
+    # millions of new objects, no cycles: the collector only slows this down
+    with _history.bulk_allocation():
         h = _read_fast(text, src)
-    finally:
-        if enabled:
-            gc.enable()
     if h is not None:
         return h
     return _history.history_from_located(iter_edn_ops(text, source=src), src, text)

@@ -28,6 +28,7 @@ keywords read from Jepsen histories become :class:`jepsy.edn.Keyword`, a
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import gc
 import json
@@ -902,6 +903,29 @@ def _validated(
         raise HistoryError(e.message, source=source, line=line, index=e.index) from None
 
 
+@contextlib.contextmanager
+def bulk_allocation() -> Iterator[None]:
+    """The cyclic collector off while a reader builds a history, and its new
+    objects sent to the oldest generation afterwards.
+
+    A reader makes hundreds of thousands of containers and no cycles; with
+    the collector on, each young collection would walk them.  Off alone is
+    not enough: when it comes back on, the first allocation anywhere starts
+    a young collection over all of them (0.1 s for 200,000 ops).
+    ``gc.freeze()`` then ``gc.unfreeze()`` moves every tracked object to the
+    oldest generation by splicing lists, visiting none, as a collection
+    would have moved these survivors; they are still collected as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.freeze()
+            gc.unfreeze()
+            gc.enable()
+
+
 def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn_tail: bool = True) -> History:
     """Read and validate a JSONL history; ops without an index are numbered in order.
 
@@ -910,13 +934,8 @@ def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn_tail: bool = True)
     sends it through the line-by-line reader, which names the offending
     line."""
     src = os.fspath(path)
-    enabled = gc.isenabled()
-    gc.disable()  # hundreds of thousands of new objects, no cycles: twice as fast
-    try:
+    with bulk_allocation():
         fast = _read_jsonl_bulk(src, tolerate_torn_tail=tolerate_torn_tail)
-    finally:
-        if enabled:
-            gc.enable()
     if fast is not None:
         return fast
     return history_from_located(

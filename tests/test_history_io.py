@@ -569,3 +569,34 @@ def test_msgspec_and_dict_paths_build_the_same_history(
     assert fast is not None and slow is not None
     assert list(fast) == list(slow)
     assert list(fast.partners()) == list(slow.partners())
+
+
+def test_reading_leaves_no_young_collection_behind(tmp_path: Path) -> None:
+    """A read leaves the collector as it found it, and its new objects in
+    the oldest generation: the next allocation does not start a collection
+    that walks them all."""
+    import gc
+
+    path = tmp_path / "h.jsonl"
+    ops = [
+        Op(index=i, process=i % 7, type="invoke" if i % 2 == 0 else "ok", f="w", value=[i, [i]])
+        for i in range(20_000)
+    ]
+    for i in range(1, len(ops), 2):
+        ops[i] = ops[i].replace(process=ops[i - 1].process)
+    write_history(History(ops), path)
+    for fmt in ("jsonl", "edn"):
+        p = path.with_suffix("." + fmt)
+        write_history(History(ops), p, format=fmt)
+        assert gc.isenabled()
+        young_before = gc.get_stats()[0]["collections"]
+        h = read_history(p)
+        assert gc.isenabled() and len(h) == len(ops)
+        assert gc.get_count()[0] < 100, gc.get_count()
+        assert gc.get_stats()[0]["collections"] - young_before <= 1
+        gc.disable()
+        try:
+            read_history(p)
+            assert not gc.isenabled()
+        finally:
+            gc.enable()

@@ -455,3 +455,16 @@ def test_many_info_ops_are_decided(values: int | None, stale: bool, expected: bo
     )
     r = check(h, time_limit=60)
     assert r.valid is expected
+
+
+def test_available_memory_matches_psutil() -> None:
+    """The memo cap's default reads MemAvailable itself (importing psutil is slow)."""
+    import psutil
+
+    from jepsy.checkers.linearizable import DEFAULT_MEMORY_MB, _available_mb, _default_memory_mb
+
+    got = _available_mb()
+    assert got is not None
+    want = psutil.virtual_memory().available // (1024 * 1024)
+    assert abs(got - want) <= max(64, want // 10), (got, want)
+    assert 64 <= _default_memory_mb() <= DEFAULT_MEMORY_MB
