@@ -731,24 +731,28 @@ def history_from_json_ops(ops: list[_JsonOp], source: str) -> History | None:
         if not all(map(lt, ints, ints[1:])):
             return None
         index = range(n) if ints[0] == 0 and ints[-1] == n - 1 else ints
-    times: list[Any] = list(map(_get_time, ops))
-    if None in times:
-        times = [-1 if t is None else t for t in times]
-    nodes: list[Any] | _Repeat[None] = list(map(_get_node, ops))
-    if nodes.count(None) == n:
-        nodes = _Repeat(None, n)
-    errors: list[Any] | _Repeat[None] = list(map(_get_error, ops))
-    if errors.count(None) == n:
-        errors = _Repeat(None, n)
+
+    # msgspec has checked these three; checkers seldom read them: made on first use.
+    def times() -> Sequence[int]:
+        got: list[Any] = list(map(_get_time, ops))
+        return [-1 if t is None else t for t in got] if None in got else got
+
+    def nones_or(get: Callable[[_JsonOp], Any]) -> Callable[[], Sequence[Any]]:
+        def make() -> Sequence[Any]:
+            got = list(map(get, ops))
+            return _Repeat(None, n) if got.count(None) == n else got
+
+        return make
+
     cols = Columns(
         index,
-        cast(Sequence[int], times),
+        _Lazy(n, times),
         list(map(_get_process, ops)),
         list(map(_get_type, ops)),
         list(map(_get_f, ops)),
         list(map(_get_value, ops)),
-        cast(Sequence[str | None], nodes),
-        errors,
+        _Lazy(n, nones_or(_get_node)),
+        _Lazy(n, nones_or(_get_error)),
         _Repeat(None, n),
     )
     try:
@@ -782,6 +786,42 @@ class _Repeat(Sequence[_T]):
 
     def __iter__(self) -> Iterator[_T]:
         return repeat(self._v, self._n)
+
+
+class _Lazy(Sequence[_T]):
+    """A column of ``n`` values made by ``make()`` the first time it is read
+    (it pickles as the list it makes)."""
+
+    __slots__ = ("_got", "_make", "_n")
+
+    def __init__(self, n: int, make: Callable[[], Sequence[_T]]) -> None:
+        self._n = n
+        self._make: Callable[[], Sequence[_T]] | None = make
+        self._got: Sequence[_T] | None = None
+
+    def _values(self) -> Sequence[_T]:
+        got = self._got
+        if got is None:
+            assert self._make is not None
+            got = self._got = self._make()
+            self._make = None  # and with it what it kept alive
+        return got
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> _T: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[_T]: ...
+    def __getitem__(self, i: int | slice) -> _T | Sequence[_T]:
+        return self._values()[i]
+
+    def __iter__(self) -> Iterator[_T]:
+        return iter(self._values())
+
+    def __reduce__(self) -> tuple[type[list[_T]], tuple[list[_T]]]:
+        return (list, (list(self._values()),))
 
 
 # -- JSONL -------------------------------------------------------------------

@@ -600,3 +600,18 @@ def test_reading_leaves_no_young_collection_behind(tmp_path: Path) -> None:
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+
+def test_a_read_history_pickles_and_copies(tmp_path: Path) -> None:
+    """Columns made on first use (time, node, error) pickle as plain lists."""
+    import copy
+    import pickle
+
+    p = tmp_path / "h.jsonl"
+    write_history(History(_ops()), p)
+    h = read_history(p)
+    back = pickle.loads(pickle.dumps(h))
+    assert list(back) == list(h) == _ops()
+    assert list(copy.deepcopy(h)) == _ops()
+    assert list(h.columns().time) == [op.time for op in _ops()]
+    assert list(h.columns().node) == [op.node for op in _ops()]
