@@ -89,6 +89,7 @@ from typing import IO, Any
 
 from jepsy import history as _history
 from jepsy.errors import HistoryError
+from jepsy.forking import CPUS, can_fork, fork_call
 from jepsy.history import History, Op
 
 __all__ = [
@@ -996,6 +997,64 @@ class _JsonText:
         out[1::2] = bodies
         return '"'.join(out)
 
+    def joined(self, other: _JsonText) -> _JsonText:
+        """The JSON of this text followed by ``other``'s, as one array: the
+        ops of both in order (each is an array of top-level forms)."""
+        bodies = None
+        if self.bodies is not None or other.bodies is not None:
+            # A text without bodies has no placeholder in its code.
+            bodies = (self.bodies or []) + (other.bodies or [])
+        return _JsonText(
+            self.code[:-1] + "," + other.code[1:],
+            bodies,
+            self.maps + other.maps,
+            self.plain or other.plain,
+            self.keys | other.keys,
+            self.marked | other.marked,
+            self.marked_after | other.marked_after,
+        )
+
+
+PARALLEL_MIN_CHARS = 4_000_000
+"""From this size on, a stream of op maps is rewritten in two halves at
+once, the second in a forked child (about 10 MB of JSON comes back)."""
+_LEADING_SPACE = re.compile(r"[\s,]*")
+
+
+def _edn_as_json_parallel(text: str) -> _JsonText | None:
+    """:func:`_edn_as_json` (``plain=True``) of a long stream of op maps,
+    each half rewritten by one core; None when the halves are not both
+    taken (the caller then rewrites the whole text in this process).
+
+    The text is cut at a line break before ``{``.  The two results joined
+    are the whole text's: every EDN token becomes one JSON token in order
+    either way, and the line break at the cut, a separator, becomes the ','
+    between the halves.  If the cut is not between two forms of an array
+    (inside a string, a key before its value ...), a half is refused or the
+    joined text is not JSON (a ',' after a key's ':' or before an object's
+    key is invalid), and the caller's decoder refuses it."""
+    if len(text) < PARALLEL_MIN_CHARS or CPUS < 2 or not can_fork():
+        return None
+    first = _LEADING_SPACE.match(text)
+    if first is None or text[first.end() : first.end() + 1] not in ("{", "#"):
+        return None  # not a stream of maps (a vector of them, say)
+    cut = text.find("\n{", len(text) // 2)
+    if cut < 0:
+        return None
+    child = fork_call(_second_half_as_json, text, cut + 1)
+    try:
+        head = _edn_as_json(text[: cut + 1], plain=True)
+        tail = child.result()
+    finally:
+        child.cancel()
+    if head is None or tail is None:
+        return None
+    return head.joined(tail)
+
+
+def _second_half_as_json(text: str, start: int) -> _JsonText | None:  # pragma: no cover - child
+    return _edn_as_json(text[start:], plain=True)
+
 
 def _edn_as_json(text: str, *, plain: bool) -> _JsonText | None:
     """``text`` (EDN) as JSON text in the form above, or None.
@@ -1411,7 +1470,7 @@ def read_edn_history(path: str | os.PathLike[str]) -> History:
 
 def _read_fast(text: str, src: str) -> History | None:
     """The history through the fast paths; None when the general parser must decide."""
-    found = _edn_as_json(text, plain=True)
+    found = _edn_as_json_parallel(text) or _edn_as_json(text, plain=True)
     if (
         found is not None
         and found.maps

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from jepsy.edn import EdnError, Keyword, write_edn_history
+from jepsy.edn import EdnError, Keyword, iter_edn_ops, write_edn_history
 from jepsy.errors import HistoryError
 from jepsy.history import (
     History,
@@ -615,3 +615,59 @@ def test_a_read_history_pickles_and_copies(tmp_path: Path) -> None:
     assert list(copy.deepcopy(h)) == _ops()
     assert list(h.columns().time) == [op.time for op in _ops()]
     assert list(h.columns().node) == [op.node for op in _ops()]
+
+
+def _edn_ops_text(n: int, extra: str = "") -> str:
+    lines = []
+    for i in range(n):
+        p = i // 2 % 5
+        typ = ":invoke" if i % 2 == 0 else ":ok"
+        lines.append(
+            f"{{:index {i}, :type {typ}, :process {p}, :f :write, :value {i // 2}{extra}}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "middle"),
+    [
+        ("plain", ""),
+        # The first line break before '{' after the middle is inside a string.
+        ("string", '{:process 99, :type :invoke, :f :w, :value "a\n{:x 1}\n{b"}\n'),
+        # ... or inside a vector of maps, one map a line.
+        ("vector", "{:process 99, :type :invoke, :f :w, :value [{:a 1}\n{:b 2}\n{:c 3}]}\n"),
+        # ... or between a key and its value.
+        ("key", "{:process 99, :type :invoke, :f :w, :value\n{:a 1}}\n"),
+        # Keyword values (restored afterwards) and comments.
+        ("keywords", "{:process 99, :type :invoke, :f :w, :value :x} ; note\n"),
+    ],
+)
+def test_edn_read_in_two_halves_equals_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, middle: str
+) -> None:
+    """A long EDN stream is rewritten in two halves at once (one in a forked
+    child); wherever the cut falls, the history is the one-process one."""
+    import jepsy.edn as edn
+
+    body = _edn_ops_text(400)
+    half = len(body) // 2
+    cut = body.index("\n", half) + 1
+    text = body[:cut] + middle + body[cut:]
+    p = _write(tmp_path, f"{name}.edn", text)
+    whole = history_from_located(iter_edn_ops(text, source=str(p)), str(p), text)
+    monkeypatch.setattr(edn, "PARALLEL_MIN_CHARS", 1000)
+    calls: list[bool] = []
+    real = edn._edn_as_json_parallel
+
+    def spy(t: str) -> Any:
+        got = real(t)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(edn, "_edn_as_json_parallel", spy)
+    assert list(read_history(p)) == list(whole)
+    assert len(calls) == 1
+    if name in ("plain", "keywords"):
+        assert calls == [True]  # the halves were taken
+    monkeypatch.setattr(edn, "CPUS", 1)  # one process: the same again
+    assert list(read_history(p)) == list(whole)

@@ -31,13 +31,9 @@ By example::
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import multiprocessing
-import os
-import pickle
-import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -67,6 +63,7 @@ from jepsy.checkers.linearizable.problem import (
 )
 from jepsy.checkers.linearizable.search import solve
 from jepsy.errors import ConfigError, ModelError
+from jepsy.forking import CPUS, Child, can_fork, fork_call
 
 if TYPE_CHECKING:
     from jepsy.core import Test
@@ -118,7 +115,7 @@ def _available_mb() -> int | None:
 
 
 MAX_EXPLAINED_KEYS = 10
-_CPUS = os.cpu_count() or 1  # asked once: os.cpu_count() reads /sys each time
+_CPUS = CPUS
 QUICK_SEARCH_SECONDS = 0.05
 QUICK_SEARCH_CONFIGS_PER_OP = 2
 """The short search that runs before the register pre-check: this long at
@@ -332,10 +329,8 @@ def _run_tasks(
         workers > 1
         and len(tasks) >= PARALLEL_MIN_PARTS
         and (total >= PARALLEL_MIN_OPS or processes is not None)
-        and "fork" in multiprocessing.get_all_start_methods()
-        # Forking while other threads run may copy a lock one of them holds
-        # (and Python 3.12 warns about it): with threads, check here only.
-        and threading.active_count() == 1
+        # With other threads running, check here only (see can_fork).
+        and can_fork()
     )
     if not use_pool:
         mc = max_configs * max(1, workers)
@@ -383,70 +378,28 @@ def _fork_pool(
             counter.value = i + 1
         return i
 
-    children: list[tuple[int, int]] = []
+    children: list[Child] = []
     try:
         for _ in range(workers - 1):
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child, which leaves by os._exit
-                os.close(r)
-                _child(claim, chunks, deadline, max_configs, w)
-            os.close(w)
-            children.append((pid, r))
+            children.append(fork_call(_child_work, claim, chunks, deadline, max_configs))
         while (i := claim()) < n:
             for j, res in _work(chunks[i], deadline, max_configs):
                 results[j] = res
-        for pid, r in children:
-            status, payload = _collect(pid, r)
-            if status != "ok":
-                raise payload
-            for j, res in payload:
+        for child in children:
+            for j, res in child.result():
                 results[j] = res
-        children = []
     finally:
-        for pid, r in children:  # interrupted: stop the rest
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.close(r)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        for child in children:  # interrupted or failed: stop the rest
+            child.cancel()
 
 
-def _child(
-    claim: Any, chunks: list[list[int]], deadline: float, max_configs: int, w: int
-) -> None:  # pragma: no cover - runs in a forked child
-    code = 0
-    try:
-        out: list[tuple[int, list[tuple[str, dict[str, Any]]]]] = []
-        while (i := claim()) < len(chunks):
-            out.extend(_work(chunks[i], deadline, max_configs))
-        data = pickle.dumps(("ok", out))
-    except BaseException as e:  # sent to the parent, which raises it
-        code = 1
-        try:
-            data = pickle.dumps(("error", e))
-        except Exception:
-            data = pickle.dumps(("error", RuntimeError(f"checker worker failed: {e!r}")))
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(w, view) :]
-        os.close(w)
-    finally:
-        os._exit(code)
-
-
-def _collect(pid: int, r: int) -> tuple[str, Any]:
-    parts = []
-    while chunk := os.read(r, 1 << 20):
-        parts.append(chunk)
-    os.close(r)
-    os.waitpid(pid, 0)
-    if not parts:
-        return "error", RuntimeError("a checker worker process died before sending its results")
-    got: tuple[str, Any] = pickle.loads(b"".join(parts))
-    return got
+def _child_work(
+    claim: Any, chunks: list[list[int]], deadline: float, max_configs: int
+) -> list[tuple[int, list[tuple[str, dict[str, Any]]]]]:  # pragma: no cover - in a child
+    out: list[tuple[int, list[tuple[str, dict[str, Any]]]]] = []
+    while (i := claim()) < len(chunks):
+        out.extend(_work(chunks[i], deadline, max_configs))
+    return out
 
 
 class Linearizable:
