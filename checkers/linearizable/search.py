@@ -488,9 +488,15 @@ def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
     m = len(ccall)
     seen: set[tuple[int, int, int]] = set()
     add = seen.add
+    # Lists of children still to try, each with the length of the path when
+    # it was pushed: taking a child from a list cuts the path back to that.
+    # A configuration with one child (the greedy reads, or one legal op) is
+    # followed at once, with no list: most steps of a valid history.
     stack: list[list[Child]] = [[(0, 0, 0, p.init, -1)]]
+    marks = [0]
     path: list[Child] = []
     push = stack.append
+    mark = marks.append
     out.frontier.clear()
     out.progress = 0
     it = 0
@@ -498,68 +504,75 @@ def _search_plain(p: Problem, *, out: Outcome) -> Generator[int, None, bool]:
         kids = stack[-1]
         if not kids:
             stack.pop()
-            if path:
-                path.pop()
+            marks.pop()
             continue
         child = kids.pop()
-        lo, w, _, st, _ = child
-        it += 1
-        if not it & 1023:
-            out.configs += 1024
-            yield len(seen)
-        key = (lo, w, st)
-        if key in seen:
-            continue
-        add(key)
-        path.append(child)
-        if lo == m:
-            out.configs += it & 1023
-            out.found(path, m)
-            return True
-        r_min = INF
-        k = lo
-        ww = w
-        rbits = 0
-        first_read = -1
-        legal: list[int] = []
-        while k < m:
-            if ccall[k] >= r_min:
+        del path[marks[-1] :]
+        while True:
+            lo, w, _, st, _ = child
+            it += 1
+            if not it & 1023:
+                out.configs += 1024
+                yield len(seen)
+            key = (lo, w, st)
+            if key in seen:
                 break
-            if not ww & 1:
-                r = cret[k]
-                if r < r_min:
-                    r_min = r
-                kd = ckind[k]
-                if kd == READ:
-                    if ca[k] == st:
-                        rbits |= 1 << (k - lo)
-                        if first_read < 0:
-                            first_read = k
-                elif kd == WRITE or ca[k] == st:
-                    legal.append(k)
-            k += 1
-            ww >>= 1
-        if rbits:
-            # Greedy reads: all matching reads at once, no alternative tried.
-            w2 = w | rbits
-            if w2 & 1:
-                t = ((w2 + 1) & ~w2).bit_length() - 1
-                push([(lo + t, w2 >> t, 0, st, first_read)])
-            else:
-                push([(lo, w2, 0, st, first_read)])
-            continue
-        comp_kids: list[Child] = []
-        for k in reversed(legal):
-            ns = ca[k] if ckind[k] == WRITE else cb[k]
-            if k == lo:
-                w2 = w | 1
-                t = ((w2 + 1) & ~w2).bit_length() - 1
-                comp_kids.append((lo + t, w2 >> t, 0, ns, k))
-            else:
-                comp_kids.append((lo, w | (1 << (k - lo)), 0, ns, k))
-        if not comp_kids:
-            out.blocked(path, lo, w, 0, st)
-        push(comp_kids)
+            add(key)
+            path.append(child)
+            if lo == m:
+                out.configs += it & 1023
+                out.found(path, m)
+                return True
+            r_min = INF
+            k = lo
+            ww = w
+            rbits = 0
+            first_read = -1
+            legal: list[int] = []
+            while k < m:
+                if ccall[k] >= r_min:
+                    break
+                if not ww & 1:
+                    r = cret[k]
+                    if r < r_min:
+                        r_min = r
+                    kd = ckind[k]
+                    if kd == READ:
+                        if ca[k] == st:
+                            rbits |= 1 << (k - lo)
+                            if first_read < 0:
+                                first_read = k
+                    elif kd == WRITE or ca[k] == st:
+                        legal.append(k)
+                k += 1
+                ww >>= 1
+            if rbits:
+                # Greedy reads: all matching reads at once, no alternative tried.
+                w2 = w | rbits
+                if w2 & 1:
+                    t = ((w2 + 1) & ~w2).bit_length() - 1
+                    child = (lo + t, w2 >> t, 0, st, first_read)
+                else:
+                    child = (lo, w2, 0, st, first_read)
+                continue
+            if not legal:
+                out.blocked(path, lo, w, 0, st)
+                break
+            comp_kids: list[Child] = []
+            for k in reversed(legal):
+                ns = ca[k] if ckind[k] == WRITE else cb[k]
+                if k == lo:
+                    w2 = w | 1
+                    t = ((w2 + 1) & ~w2).bit_length() - 1
+                    comp_kids.append((lo + t, w2 >> t, 0, ns, k))
+                else:
+                    comp_kids.append((lo, w | (1 << (k - lo)), 0, ns, k))
+            if len(comp_kids) == 1:
+                child = comp_kids[0]
+                continue
+            push(comp_kids)
+            mark(len(path))
+            break
     out.configs += it & 1023
     return False
 
