@@ -58,7 +58,7 @@ from jepsy.checkers.linearizable.problem import (
     build,
     build_register_slots,
     pair,
-    split_keys,
+    pair_by_key,
     to_entries,
 )
 from jepsy.checkers.linearizable.search import solve
@@ -143,7 +143,7 @@ class Task:
 
 
 def _tasks(history: Sequence[Any], model: Model, independent: bool) -> list[Task]:
-    parts = split_keys(pair(history), history, independent=independent)
+    parts = pair_by_key(history) if independent else {None: pair(history)}
     return [
         Task("" if key is None else str(jsonable(key)), model, slots, independent, history)
         for key, slots in parts.items()

@@ -100,26 +100,36 @@ def pair(history: Sequence[Op]) -> list[Slot]:
     return slots
 
 
-def split_keys(
-    slots: list[Slot], history: Sequence[Op], *, independent: bool
-) -> dict[Hashable, list[Slot]]:
-    """Slots per key of ``[key value]`` values (one part, key None, unless ``independent``)."""
-    if not independent:
-        return {None: slots}
-    values = _as_history(history).columns().value
+def pair_by_key(history: Sequence[Op]) -> dict[Hashable, list[Slot]]:
+    """The slots of :func:`pair` per key of ``[key value]`` values (Jepsen's
+    ``independent`` histories), in one pass; ops whose value is not such a
+    pair are left out."""
+    h = _as_history(history)
+    cols = h.columns()
+    types = cols.type
+    values = cols.value
     parts: dict[Hashable, list[Slot]] = {}
+    get = parts.get
     scalars = _SCALARS
-    for slot in slots:
-        iv = values[slot[0]]
+    for i, p, t, c in zip(count(), cols.process, types, h.partners()):
+        if t != "invoke" or type(p) is not int:
+            continue
+        if c >= 0:
+            ct = types[c]
+            if ct != "ok":
+                if ct == "fail":
+                    continue
+                c = -1  # info: pending
+        iv = values[i]
         if (type(iv) is list or type(iv) is tuple) and len(iv) == 2:
             k = iv[0]
             if type(k) not in scalars:
                 k = freeze(k)
-            got = parts.get(k)
+            got = get(k)
             if got is None:
-                parts[k] = [slot]
+                parts[k] = [(i, c)]
             else:
-                got.append(slot)
+                got.append((i, c))
     return parts
 
 
@@ -158,7 +168,7 @@ def to_entries(slots: list[Slot], history: Sequence[Op], *, independent: bool) -
 def collect(history: Sequence[Op], *, independent: bool = False) -> dict[Hashable, list[Entry]]:
     """Entries per key (key None unless ``independent``), sorted by call."""
     h = _as_history(history)
-    parts = split_keys(pair(h), h, independent=independent)
+    parts = pair_by_key(h) if independent else {None: pair(h)}
     return {k: to_entries(v, h, independent=independent) for k, v in parts.items()}
 
 

@@ -468,3 +468,23 @@ def test_available_memory_matches_psutil() -> None:
     want = psutil.virtual_memory().available // (1024 * 1024)
     assert abs(got - want) <= max(64, want // 10), (got, want)
     assert 64 <= _default_memory_mb() <= DEFAULT_MEMORY_MB
+
+
+def test_pairing_by_key_is_pairing_then_splitting() -> None:
+    """pair_by_key's one pass gives pair()'s slots grouped by key, in order:
+    fail ops left out, info ops pending, nemesis ops ignored."""
+    from jepsy.checkers.linearizable.problem import pair, pair_by_key
+
+    events = register_history(keys=6, ops_per_key=300, processes=4, p_info=0.1, seed=8)
+    events.insert(50, {"process": "nemesis", "type": "info", "f": "start", "value": None})
+    h = History.from_dicts(events)
+    values = h.columns().value
+    types = h.columns().type
+    slots = pair(h)
+    assert any(c < 0 for _, c in slots)  # info ops are in, pending
+    assert all(c < 0 or types[c] == "ok" for _, c in slots)
+    expected: dict[Any, list[tuple[int, int]]] = {}
+    for s in slots:
+        expected.setdefault(values[s[0]][0], []).append(s)
+    got = pair_by_key(h)
+    assert got == expected and list(got) == list(expected)
