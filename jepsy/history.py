@@ -992,12 +992,13 @@ def _read_jsonl_bulk(src: str, *, tolerate_torn_tail: bool) -> History | None:
     """The fast path of :func:`read_jsonl`; None when the slow path must decide."""
     with open(src, "rb") as fh:
         data = fh.read()
-    if _LONG_NUMBER in data.translate(_DIGITS_TO_ZERO):
-        return None  # orjson reads integers beyond 64 bits as floats; json is exact
-    # A file of plain op lines (what jepsy writes): typed and decoded in C.
+    # A file of plain op lines (what jepsy writes): typed and decoded in C
+    # (msgspec keeps integers beyond 64 bits exact).
     ops = decode_json_ops(data, lines=True)
     if ops is not None and (h := history_from_json_ops(ops, src)) is not None:
         return h
+    if _LONG_NUMBER in data.translate(_DIGITS_TO_ZERO):
+        return None  # orjson reads integers beyond 64 bits as floats; json is exact
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

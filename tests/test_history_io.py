@@ -494,6 +494,12 @@ def test_big_integers_stay_exact(tmp_path: Path) -> None:
         back = read_history(p)
         assert [op.value for op in back] == values
         assert type(back[0].value) is int and type(back[4].value[1]) is int
+    # An extra field sends JSONL through orjson's dicts: still exact.
+    p = tmp_path / "extra.jsonl"
+    write_history(History([op.replace(extra={"x": 1}) for op in ops]), p)
+    back = read_history(p)
+    assert [op.value for op in back] == values and back[0].extra == {"x": 1}
+    assert type(back[0].value) is int and type(back[4].value[1]) is int
 
 
 _PLAIN = '{"process":0,"type":"invoke","f":"r"}'
