@@ -337,7 +337,7 @@ def _run_tasks(
         return [r for t in tasks for r in check_key(t, deadline=deadline, max_configs=mc)]
     global _WORK
     # Balance by op count: biggest first, each to the lightest chunk.
-    nchunks = min(len(tasks), workers * 8)
+    nchunks = min(len(tasks), workers * 32)
     chunks: list[list[int]] = [[] for _ in range(nchunks)]
     loads = [0] * nchunks
     for i in sorted(range(len(tasks)), key=lambda i: -len(tasks[i].slots)):
