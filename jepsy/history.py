@@ -42,11 +42,12 @@ from fractions import Fraction
 from itertools import repeat
 from operator import attrgetter, eq, itemgetter, lt
 from pathlib import Path
-from typing import IO, Any, Literal, TypeAlias, TypeVar, cast, overload
-
-import msgspec
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast, overload
 
 from jepsy.errors import HistoryError
+
+if TYPE_CHECKING:
+    from jepsy._jsonops import JsonOp
 
 _loads: Callable[[str], Any] = json.loads
 _C_LOADS = False  # True when _loads is C all the way (no Python frame per call)
@@ -652,27 +653,6 @@ def history_from_op_dicts(dicts: list[dict[str, Any]], source: str) -> History |
         return None
 
 
-class _JsonOp(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """One op line of a plain JSON history, as msgspec decodes it: typed in C.
-
-    msgspec refuses what :func:`op_from_mapping` would change or refuse (a
-    bool or float where an int goes, a null ``f``, another ``type``, an
-    unknown field), and the caller then takes the dict path.  No cycles can
-    form through decoded JSON, so the collector need not track these."""
-
-    process: int | str
-    type: OpType
-    f: str
-    index: int | None = None
-    time: int | None = None
-    value: Any = None
-    node: str | None = None
-    error: Any = None
-
-
-_JSON_LINES = msgspec.json.Decoder(_JsonOp)
-_JSON_ARRAY = msgspec.json.Decoder(list[_JsonOp])
-_JSON_ONE_ARRAY = msgspec.json.Decoder(tuple[list[_JsonOp]])
 _get_process = attrgetter("process")
 _get_type = attrgetter("type")
 _get_f = attrgetter("f")
@@ -683,7 +663,7 @@ _get_node = attrgetter("node")
 _get_error = attrgetter("error")
 
 
-def decode_json_ops(data: bytes | str, *, lines: bool) -> list[_JsonOp] | None:
+def decode_json_ops(data: bytes | str, *, lines: bool) -> list[JsonOp] | None:
     """The ops of a plain JSON history (one object a line, or an array of
     objects, or an array holding one such array), decoded and type-checked by msgspec in one C call; None when
     anything is unusual (the dict path then decides, naming the line).
@@ -693,15 +673,19 @@ def decode_json_ops(data: bytes | str, *, lines: bool) -> list[_JsonOp] | None:
     can hold inside it (after a ``}`` in a value comes ``,`` or a closing
     bracket).  So no op spans two lines, and as many lines as ops means no
     line holds two."""
+    try:
+        from jepsy import _jsonops as j
+    except ImportError:  # pragma: no cover - msgspec is a dependency; the dict path works without
+        return None
     b = data.encode() if isinstance(data, str) else data
     try:
         if not lines:
             b = b.strip()
             if b[:2] == b"[[":  # an array holding one array of ops (one EDN vector)
-                return list(_JSON_ONE_ARRAY.decode(b)[0])
-            return _JSON_ARRAY.decode(b)
-        ops = _JSON_LINES.decode_lines(b)
-    except (msgspec.DecodeError, UnicodeError):
+                return list(j.ONE_ARRAY.decode(b)[0])
+            return j.ARRAY.decode(b)
+        ops = j.LINES.decode_lines(b)
+    except (j.DecodeError, UnicodeError):
         return None
     body = b.strip()
     breaks = len(ops) - 1
@@ -710,7 +694,7 @@ def decode_json_ops(data: bytes | str, *, lines: bool) -> list[_JsonOp] | None:
     return ops
 
 
-def history_from_json_ops(ops: list[_JsonOp], source: str) -> History | None:
+def history_from_json_ops(ops: list[JsonOp], source: str) -> History | None:
     """:func:`history_from_op_dicts` for :func:`decode_json_ops`' ops.
 
     msgspec has already checked each field's type, so what is left is a
@@ -737,7 +721,7 @@ def history_from_json_ops(ops: list[_JsonOp], source: str) -> History | None:
         got: list[Any] = list(map(_get_time, ops))
         return [-1 if t is None else t for t in got] if None in got else got
 
-    def nones_or(get: Callable[[_JsonOp], Any]) -> Callable[[], Sequence[Any]]:
+    def nones_or(get: Callable[[JsonOp], Any]) -> Callable[[], Sequence[Any]]:
         def make() -> Sequence[Any]:
             got = list(map(get, ops))
             return _Repeat(None, n) if got.count(None) == n else got
@@ -954,8 +938,12 @@ def bulk_allocation() -> Iterator[None]:
     a young collection over all of them (0.1 s for 200,000 ops).
     ``gc.freeze()`` then ``gc.unfreeze()`` moves every tracked object to the
     oldest generation by splicing lists, visiting none, as a collection
-    would have moved these survivors; they are still collected as usual."""
+    would have moved these survivors; they are still collected as usual.
+    The young generations are collected first (a few objects, as a rule),
+    so that garbage already there is freed now, not at a full collection."""
     enabled = gc.isenabled()
+    if enabled:
+        gc.collect(1)
     gc.disable()
     try:
         yield

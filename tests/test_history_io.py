@@ -608,6 +608,26 @@ def test_reading_leaves_no_young_collection_behind(tmp_path: Path) -> None:
             gc.enable()
 
 
+def test_garbage_from_before_a_read_is_not_kept_until_a_full_collection(tmp_path: Path) -> None:
+    """Only what is alive goes to the oldest generation: a garbage cycle
+    made just before the read is collected then, not long after."""
+    import weakref
+
+    p = tmp_path / "h.jsonl"
+    write_history(History(_ops()), p)
+
+    class Node:
+        other: Any = None
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    del a, b
+    assert gone() is not None  # a cycle: only the collector frees it
+    read_history(p)
+    assert gone() is None
+
+
 def test_a_read_history_pickles_and_copies(tmp_path: Path) -> None:
     """Columns made on first use (time, node, error) pickle as plain lists."""
     import copy
