@@ -107,7 +107,8 @@ def _call(addr: tuple[str, int], req: Mapping[str, Any], timeout: float) -> Any:
     try:
         with socket.create_connection(addr, timeout=timeout) as s:
             s.sendall((json.dumps(req) + "\n").encode())
-            line = s.makefile("r").readline()
+            with s.makefile("r") as reader:
+                line = reader.readline()
             return json.loads(line) if line else None
     except (OSError, ValueError):
         return None
@@ -156,6 +157,11 @@ class _OpenKVClient:
         self._drop()
 
     def _drop(self) -> None:
+        # The reader first: a socket with a makefile() open keeps its file
+        # descriptor until that file is closed too.
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
         if self.sock is not None:
             self.sock.close()
             self.sock = None
