@@ -7,6 +7,7 @@ fails instead, so CI proves every integration test really ran.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Iterator
@@ -79,6 +80,17 @@ def _no_node_dirs_left_behind() -> Iterator[None]:
     yield
     new = sorted(node_dirs_here() - before - _SESSION_NODE_DIRS)
     assert not new, f"the test left node directories behind: {new}"
+
+
+@pytest.fixture(autouse=True)
+def _garbage_freed_by_its_own_test() -> Iterator[None]:
+    """A full collection after each test: what a test leaked in a reference
+    cycle (a socket never closed, say) is finalized, with its
+    ResourceWarning, in that test, not in whichever test the collector
+    happens to run in later (the readers move live objects to the oldest
+    generation, which makes "later" far off).  About 15% more suite time."""
+    yield
+    gc.collect()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
