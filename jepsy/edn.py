@@ -1479,7 +1479,12 @@ def _read_fast(text: str, src: str) -> History | None:
     ):
         # Op maps of the op fields only, no keyword left to restore and no
         # map inside an op: msgspec decodes and types the ops in one C call.
-        decoded = _history.decode_json_ops(found.text(), lines=False)
+        js = found.text()
+        if js.endswith(",]]"):  # a separator before a vector's closing bracket
+            js = js[:-3] + "]]"
+        decoded = _history.decode_json_ops(js, lines=False)
+        if decoded is None:  # perhaps other separators JSON refuses ("[ 1]")
+            decoded = _history.decode_json_ops(found.text(tidy=True), lines=False)
         if decoded is not None and len(decoded) == found.maps:
             h = _history.history_from_json_ops(decoded, src)
             if h is not None:

@@ -697,3 +697,26 @@ def test_edn_read_in_two_halves_equals_one_read(
         assert calls == [True]  # the halves were taken
     monkeypatch.setattr(edn, "CPUS", 1)  # one process: the same again
     assert list(read_history(p)) == list(whole)
+
+
+@pytest.mark.parametrize("closing", ["]", "\n]", ", ]", "\n ,\n]"])
+def test_a_vector_of_op_maps_takes_the_msgspec_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closing: str
+) -> None:
+    """One EDN vector of op maps, separators before its ']' or not, is read
+    through msgspec and gives what the general parser gives."""
+    import jepsy.history as hist
+
+    text = "[" + _edn_ops_text(40).rstrip("\n") + closing
+    p = _write(tmp_path, "v.edn", text)
+    whole = history_from_located(iter_edn_ops(text, source=str(p)), str(p), text)
+    used: list[int] = []
+    real = hist.history_from_json_ops
+
+    def spy(ops: Any, source: str) -> Any:
+        used.append(len(ops))
+        return real(ops, source)
+
+    monkeypatch.setattr(hist, "history_from_json_ops", spy)
+    assert list(read_history(p)) == list(whole)
+    assert used == [40]
