@@ -73,6 +73,8 @@ CHAIN = "JEPSY"
 """The iptables chain holding partition rules (jumped to from INPUT)."""
 
 LOSS_CHAIN = "JEPSY-LOSS"
+PROBE_PORT = 9
+"""The TCP port :func:`probe` connects to by default (discard: a refusal is an answer)."""
 """The iptables chain holding packet-loss rules (jumped to from INPUT)."""
 
 PARTITION_STRATEGIES: tuple[str, ...] = (
@@ -466,12 +468,16 @@ def packet_loss(
     *,
     nodes: Sequence[str] | None = None,
     timeout: float = 10.0,
+    exempt_port: int | None = PROBE_PORT,
 ) -> None:
     """Drop a random ``probability`` of the packets each node receives from the
     nodes ``links`` names (``node -> senders``), independently per packet.
 
     Replaces earlier packet-loss rules; partitions are untouched.  For loss on
-    both directions of a link, name it both ways (a symmetric map)."""
+    both directions of a link, name it both ways (a symmetric map).
+    TCP to and from ``exempt_port`` (jepsy's probes, see :func:`probe`) is
+    never dropped, so a partition nemesis can still verify its partitions
+    and heals while loss is on; None drops it too."""
     if not 0.0 < probability <= 1.0:
         raise ConfigError(f"packet-loss probability must be in (0, 1]; got {probability!r}")
     ns = list(nodes if nodes is not None else remote.nodes())
@@ -480,6 +486,14 @@ def packet_loss(
         raise ConfigError(f"packet-loss links name nodes {unknown} not among the nodes {ns}")
     addrs = {n: ipv4_of(remote, n) for n in ns}
     p = f"{probability:.6f}"
+    exempt = (
+        []
+        if exempt_port is None
+        else [
+            f"-A {LOSS_CHAIN} -p tcp --dport {exempt_port} -j RETURN",
+            f"-A {LOSS_CHAIN} -p tcp --sport {exempt_port} -j RETURN",
+        ]
+    )
     rules = {
         n: [
             f"-A {LOSS_CHAIN} -s {addrs[m]}/32 -m statistic --mode random --probability {p} -j DROP"
@@ -487,6 +501,7 @@ def packet_loss(
         ]
         for n in ns
     }
+    rules = {n: exempt + r if r else r for n, r in rules.items()}
     _apply_chain(remote, rules, LOSS_CHAIN, timeout)
 
 
@@ -533,7 +548,7 @@ def probe(
     remote: Remote,
     pairs: Iterable[tuple[str, str]],
     *,
-    port: int = 9,
+    port: int = PROBE_PORT,
     connect_timeout: float = 0.5,
     timeout: float = 20.0,
 ) -> dict[tuple[str, str], str]:
@@ -587,7 +602,7 @@ def verify_connectivity(
     grudge: Grudge | None = None,
     *,
     nodes: Sequence[str] | None = None,
-    port: int = 9,
+    port: int = PROBE_PORT,
     connect_timeout: float = 0.5,
 ) -> dict[tuple[str, str], str]:
     """Probe every ordered pair of distinct nodes and compare with ``grudge``
@@ -621,6 +636,7 @@ __all__ = [
     "CHAIN",
     "LOSS_CHAIN",
     "PARTITION_STRATEGIES",
+    "PROBE_PORT",
     "ConnectivityError",
     "Grudge",
     "bisect",

@@ -72,7 +72,7 @@ class PartitionNemesis:
         db: DB | None = None,
         verify_heal: bool = True,
         verify_partition: bool = False,
-        probe_port: int = 9,
+        probe_port: int = net.PROBE_PORT,
         connect_timeout: float = 0.5,
     ) -> None:
         self.db = db
