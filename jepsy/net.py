@@ -73,9 +73,10 @@ CHAIN = "JEPSY"
 """The iptables chain holding partition rules (jumped to from INPUT)."""
 
 LOSS_CHAIN = "JEPSY-LOSS"
+"""The iptables chain holding packet-loss rules (jumped to from INPUT)."""
+
 PROBE_PORT = 9
 """The TCP port :func:`probe` connects to by default (discard: a refusal is an answer)."""
-"""The iptables chain holding packet-loss rules (jumped to from INPUT)."""
 
 PARTITION_STRATEGIES: tuple[str, ...] = (
     "one",
