@@ -604,12 +604,10 @@ def history_from_op_dicts(dicts: list[dict[str, Any]], source: str) -> History |
     keys = set().union(*dicts)
     index: Sequence[int] = range(n)
     if "index" in keys:
-        raw_index = list(map(get, dicts, repeat("index")))
-        kinds = set(map(type, raw_index))
-        if kinds == _INT_ONLY and all(map(lt, ints := cast(list[int], raw_index), ints[1:])):
-            index = range(n) if ints[0] == 0 and ints[-1] == n - 1 else ints
-        elif kinds != {type(None)}:
+        given = _index_column(list(map(get, dicts, repeat("index"))), typed=False)
+        if given is None:
             return None
+        index = given
     times: list[Any] | _Repeat[int]
     if "time" in keys:
         times = list(map(get, dicts, repeat("time")))
@@ -651,6 +649,23 @@ def history_from_op_dicts(dicts: list[dict[str, Any]], source: str) -> History |
         return History._from_columns(cols, source=source)
     except HistoryError:
         return None
+
+
+def _index_column(raw: list[Any], *, typed: bool) -> Sequence[int] | None:
+    """The index column of the bulk readers from the ops' raw indexes: a
+    range when none has one or they are 0, 1, ...; the ints when they only
+    increase; None when the op-by-op way must decide (some missing, a
+    non-int, one not above the one before).  ``typed``: each is known to be
+    an int or None already (msgspec checked it)."""
+    n = len(raw)
+    if None in raw:
+        return range(n) if raw.count(None) == n else None
+    if not typed and not set(map(type, raw)) <= _INT_ONLY:
+        return None
+    ints = cast(list[int], raw)
+    if not all(map(lt, ints, ints[1:])):
+        return None
+    return range(n) if not ints or (ints[0] == 0 and ints[-1] == n - 1) else ints
 
 
 _get_process = attrgetter("process")
@@ -702,19 +717,9 @@ def history_from_json_ops(ops: list[JsonOp], source: str) -> History | None:
     way (mixed null and int indexes, indexes that need renumbering, a
     history that does not validate)."""
     n = len(ops)
-    if not n:
+    index = _index_column(list(map(_get_index, ops)), typed=True) if n else None
+    if index is None:
         return None
-    raw_index = list(map(_get_index, ops))
-    index: Sequence[int]
-    if None in raw_index:
-        if raw_index.count(None) != n:
-            return None
-        index = range(n)
-    else:
-        ints = cast(list[int], raw_index)
-        if not all(map(lt, ints, ints[1:])):
-            return None
-        index = range(n) if ints[0] == 0 and ints[-1] == n - 1 else ints
 
     # msgspec has checked these three; checkers seldom read them: made on first use.
     def times() -> Sequence[int]:
