@@ -83,9 +83,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from functools import partial
 from itertools import accumulate, compress, repeat
 from operator import add, and_, eq, getitem, is_, lt, not_, setitem, sub
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from jepsy import history as _history
 from jepsy.errors import HistoryError
@@ -905,6 +906,8 @@ _CLOSE_M: Any = _Marker("}")
 # invalid JSON or is caught by a check, and the caller falls back to the
 # parsers above, which also report every error.
 
+_T = TypeVar("_T")
+
 _JSON_MARK = "\x7f"  # raw DEL: allowed in JSON strings; refused anywhere in the input
 _JSON_COLON = "\x01"  # a JSON ':' while rewriting (EDN ':' starts keywords); refused too
 _JSON_WS = str.maketrans("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", " " * 9)  # commas stay
@@ -1118,7 +1121,10 @@ def _edn_as_json(text: str, *, plain: bool) -> _JsonText | None:
                 return None
             b = shorter
         code = code.replace("(", "[").replace(")", "]")
-    code = "[" + code.strip(" ,") + "]"
+    code = code.strip(" ,")
+    if code[-1:] == "]":  # separators before a closing bracket are nothing to JSON
+        code = code[:-1].rstrip(" ,") + "]"
+    code = "[" + code + "]"
     used_plain = False
     keys: set[str] = set()
     marked: set[str] = set()
@@ -1359,16 +1365,25 @@ def _json_op_maps(text: str, found: _JsonText | None = None) -> list[dict[Any, A
     return elems
 
 
+def _decoded(found: _JsonText, decode: Callable[[str], _T | None]) -> _T | None:
+    """``decode`` of ``found``'s JSON, or, when that gives None, of the text
+    tidied: perhaps only separators JSON refuses ([ 1], a comma before '}' ...)."""
+    got = decode(found.text())
+    return got if got is not None else decode(found.text(tidy=True))
+
+
+def _json_loads_or_none(js: str) -> Any:
+    try:
+        return _json_loads(js)
+    except ValueError:
+        return None
+
+
 def _json_decode(found: _JsonText) -> list[dict[Any, Any]] | None:
     """The op maps in ``found``, as orjson decodes them, or None."""
-    try:
-        top = _json_loads(found.text())
-    except ValueError:
-        # Perhaps only separators JSON refuses ([ 1], a comma before '}', ...).
-        try:
-            top = _json_loads(found.text(tidy=True))
-        except ValueError:
-            return None
+    top = _decoded(found, _json_loads_or_none)
+    if top is None:
+        return None
     elems = top[0] if len(top) == 1 and type(top[0]) is list else top
     if not all(map(is_, map(type, elems), repeat(dict))):
         return None  # not an op map: the parser names it
@@ -1479,12 +1494,7 @@ def _read_fast(text: str, src: str) -> History | None:
     ):
         # Op maps of the op fields only, no keyword left to restore and no
         # map inside an op: msgspec decodes and types the ops in one C call.
-        js = found.text()
-        if js.endswith(",]]"):  # a separator before a vector's closing bracket
-            js = js[:-3] + "]]"
-        decoded = _history.decode_json_ops(js, lines=False)
-        if decoded is None:  # perhaps other separators JSON refuses ("[ 1]")
-            decoded = _history.decode_json_ops(found.text(tidy=True), lines=False)
+        decoded = _decoded(found, partial(_history.decode_json_ops, lines=False))
         if decoded is not None and len(decoded) == found.maps:
             h = _history.history_from_json_ops(decoded, src)
             if h is not None:
