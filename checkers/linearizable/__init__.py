@@ -57,7 +57,6 @@ from jepsy.checkers.linearizable.problem import (
     Slot,
     build,
     build_register_slots,
-    pair,
     pair_by_key,
     to_entries,
 )
@@ -115,7 +114,6 @@ def _available_mb() -> int | None:
 
 
 MAX_EXPLAINED_KEYS = 10
-_CPUS = CPUS
 QUICK_SEARCH_SECONDS = 0.05
 QUICK_SEARCH_CONFIGS_PER_OP = 2
 """The short search that runs before the register pre-check: this long at
@@ -143,7 +141,7 @@ class Task:
 
 
 def _tasks(history: Sequence[Any], model: Model, independent: bool) -> list[Task]:
-    parts = pair_by_key(history) if independent else {None: pair(history)}
+    parts = pair_by_key(history, independent=independent)
     return [
         Task("" if key is None else str(jsonable(key)), model, slots, independent, history)
         for key, slots in parts.items()
@@ -324,7 +322,7 @@ def _run_tasks(
     tasks: list[Task], *, deadline: float, max_configs: int, processes: int | None
 ) -> list[tuple[str, dict[str, Any]]]:
     total = sum(len(t.slots) for t in tasks)
-    workers = processes if processes is not None else _CPUS
+    workers = processes if processes is not None else CPUS
     use_pool = (
         workers > 1
         and len(tasks) >= PARALLEL_MIN_PARTS
@@ -450,7 +448,7 @@ class Linearizable:
         limit = opts.get("time_limit", self.time_limit)
         deadline = t0 + limit if limit is not None else float("inf")
         mem_mb = self.memory_limit_mb or _default_memory_mb()
-        workers = self.processes or _CPUS
+        workers = self.processes or CPUS
         max_configs = max(1000, mem_mb * 1024 * 1024 // BYTES_PER_CONFIG // workers)
         tasks = _tasks(history, self.model, self.independent)
         labelled = _run_tasks(

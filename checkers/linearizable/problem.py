@@ -86,29 +86,19 @@ def pair(history: Sequence[Op]) -> list[Slot]:
     failed ops are left out, ``info`` and unanswered ones have -1.
 
     Works on the history's columns: no op objects are built."""
-    h = _as_history(history)
-    cols = h.columns()
-    types = cols.type
-    partner = h.partners()
-    slots = [
-        (i, c)
-        for i, p, t, c in zip(count(), cols.process, types, partner)
-        if t == "invoke" and type(p) is int and (c < 0 or types[c] != "fail")
-    ]
-    if any(c >= 0 and types[c] == "info" for _, c in slots):
-        slots = [(i, c if c < 0 or types[c] == "ok" else -1) for i, c in slots]
-    return slots
+    return pair_by_key(history, independent=False)[None]
 
 
-def pair_by_key(history: Sequence[Op]) -> dict[Hashable, list[Slot]]:
-    """The slots of :func:`pair` per key of ``[key value]`` values (Jepsen's
-    ``independent`` histories), in one pass; ops whose value is not such a
-    pair are left out."""
+def pair_by_key(history: Sequence[Op], *, independent: bool) -> dict[Hashable, list[Slot]]:
+    """The slots of :func:`pair`, in one pass: per key of ``[key value]``
+    values (Jepsen's ``independent`` histories; ops whose value is not such
+    a pair are left out) when ``independent``, else all under the key None."""
     h = _as_history(history)
     cols = h.columns()
     types = cols.type
     values = cols.value
-    parts: dict[Hashable, list[Slot]] = {}
+    whole: list[Slot] = []
+    parts: dict[Hashable, list[Slot]] = {} if independent else {None: whole}
     get = parts.get
     scalars = _SCALARS
     for i, p, t, c in zip(count(), cols.process, types, h.partners()):
@@ -120,6 +110,9 @@ def pair_by_key(history: Sequence[Op]) -> dict[Hashable, list[Slot]]:
                 if ct == "fail":
                     continue
                 c = -1  # info: pending
+        if not independent:
+            whole.append((i, c))
+            continue
         iv = values[i]
         if (type(iv) is list or type(iv) is tuple) and len(iv) == 2:
             k = iv[0]
@@ -168,7 +161,7 @@ def to_entries(slots: list[Slot], history: Sequence[Op], *, independent: bool) -
 def collect(history: Sequence[Op], *, independent: bool = False) -> dict[Hashable, list[Entry]]:
     """Entries per key (key None unless ``independent``), sorted by call."""
     h = _as_history(history)
-    parts = pair_by_key(h) if independent else {None: pair(h)}
+    parts = pair_by_key(h, independent=independent)
     return {k: to_entries(v, h, independent=independent) for k, v in parts.items()}
 
 

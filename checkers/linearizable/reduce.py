@@ -46,7 +46,7 @@ def reduce_register(
     ``precheck``: the caller runs :func:`precheck_register` when it wants).
     Rows must be sorted by call; the returned lists are too."""
     if not pend:  # rules 2-4 are about pending ops only
-        return comp, pend, _precheck(comp, pend) if precheck else None
+        return comp, pend, precheck_register(comp, pend) if precheck else None
     writers: dict[int, int] = {}
     observers: dict[int, int] = {}
     for _c, _r, kd, a, b, _e in comp:
@@ -123,17 +123,12 @@ def reduce_register(
     if tightened:
         comp.sort(key=lambda row: row[0])
 
-    return comp, pend, _precheck(comp, pend) if precheck else None
+    return comp, pend, precheck_register(comp, pend) if precheck else None
 
 
 def precheck_register(comp: list[CompRow], pend: list[PendRow]) -> tuple[int, str] | None:
-    """Rule 5 alone, on rows :func:`reduce_register` returned."""
-    return _precheck(comp, pend)
-
-
-def _precheck(comp: list[CompRow], pend: list[PendRow]) -> tuple[int, str] | None:
-    """Rule 5, in O(n log n): the earliest-returning ok observer that cannot
-    see its value."""
+    """Rule 5, in O(n log n), on rows :func:`reduce_register` returned: the
+    earliest-returning ok observer that cannot see its value."""
     # Writers of each value by call, with the running max of their returns.
     writers: list[tuple[int, int, int]] = []
     for c, r, kd, a, b, _e in comp:
